@@ -1,0 +1,1 @@
+"""The command line: serve, migrate, mock-upstream, rotate-master-key."""

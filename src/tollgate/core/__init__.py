@@ -1,0 +1,1 @@
+"""Foundations every layer may import: settings, clock, ids, errors, money, json."""

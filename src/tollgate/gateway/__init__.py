@@ -1,0 +1,1 @@
+"""The pipeline: authenticate -> resolve credential -> upstream -> meter -> record -> respond."""

@@ -1,0 +1,100 @@
+"""The one internal call every door parses its request into, and what the pipeline returns."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tollgate.providers.base import Operation
+from tollgate.providers.registry import ProviderSpec
+from tollgate.store.records import GatewayKey, UsageRecord
+
+FEATURE_MAX = 80
+
+
+@dataclass(frozen=True, slots=True)
+class Tags:
+    route_name: str | None = None
+    function_name: str | None = None
+    feature: str | None = None
+    customer_id: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+def clean_tag(value: object) -> str | None:
+    """Tags are trimmed and capped at 80 characters; empty or non-string values are dropped."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()[:FEATURE_MAX]
+    return text or None
+
+
+@dataclass(slots=True)
+class GatewayCall:
+    """A provider call, door-independent.
+
+    ``path`` is relative to the credential's base URL (``chat/completions``, ``v1/messages``,
+    ``v1beta/models/gemini-2.5-flash:generateContent``). Exactly one of ``body`` (a JSON object
+    the pipeline serialises) or ``raw_body`` (bytes forwarded unchanged) is set for a POST.
+    """
+
+    request_id: str
+    door: str
+    key: GatewayKey
+    spec: ProviderSpec
+    method: str
+    path: str
+    operation: Operation
+    model: str
+    started: float  # monotonic seconds when the request reached tollgate
+    query: str = ""
+    body: dict[str, Any] | None = None
+    raw_body: bytes | None = None
+    stream: bool = False
+    forward_headers: list[tuple[str, str]] = field(default_factory=list)
+    tags: Tags = field(default_factory=Tags)
+    credential_name: str | None = None
+    # The gateway asked upstream for stream usage on the client's behalf: hide that chunk.
+    drop_usage_chunk: bool = False
+    # Whether the client has gone away (checked once a buffered answer is in, to mark the record).
+    client_gone: Callable[[], Awaitable[bool]] | None = None
+
+    @property
+    def workspace_id(self) -> str:
+        return self.key.workspace_id
+
+
+class StreamAborted(Exception):
+    """A relayed stream broke in a format with no in-band error event (e.g. a JSON array).
+
+    The response must be cut off, not completed, so the client sees a broken transfer instead
+    of a shorter answer that looks whole. The call is already recorded when this is raised.
+    """
+
+
+@dataclass(slots=True)
+class StreamState:
+    """Shared between the relay and the HTTP response that sends it."""
+
+    client_gone: bool = False
+    record: UsageRecord | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The upstream answer, ready for a door to format.
+
+    A buffered answer has ``body``; a streamed one has ``chunks``, which must be iterated to
+    the end (the response class keeps draining it after a client disconnect) so the call is
+    metered and recorded.
+    """
+
+    status: int
+    headers: list[tuple[str, str]]
+    content_type: str
+    body: bytes | None = None
+    parsed: Any = None  # the JSON body when it was parsed for metering
+    chunks: AsyncIterator[bytes] | None = None
+    state: StreamState = field(default_factory=StreamState)
+    record: UsageRecord | None = None

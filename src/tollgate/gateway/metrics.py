@@ -1,0 +1,66 @@
+"""Prometheus metrics, one registry per app (no module-level state)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "tollgate_requests",
+            "Proxied calls by door, provider and outcome.",
+            ("door", "provider", "status"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "tollgate_request_latency_seconds",
+            "Total latency of proxied calls, until the record is written.",
+            ("door", "provider"),
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_ttfb = Histogram(
+            "tollgate_upstream_ttfb_seconds",
+            "Time from sending upstream to its response headers.",
+            ("provider",),
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            "tollgate_upstream_errors",
+            "Upstream failures: unreachable, timeouts, broken streams, HTTP errors.",
+            ("provider", "code"),
+            registry=self.registry,
+        )
+        self.cost = Counter(
+            "tollgate_cost_nanodollars",
+            "Recorded cost in nano-dollars.",
+            ("provider",),
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "tollgate_tokens",
+            "Recorded tokens by kind.",
+            ("provider", "kind"),
+            registry=self.registry,
+        )
+        self.journal_lag_records = Gauge(
+            "tollgate_journal_lag_records",
+            "Usage records in the journal not yet in the database.",
+            registry=self.registry,
+        )
+        self.journal_lag_bytes = Gauge(
+            "tollgate_journal_lag_bytes",
+            "Journal bytes not yet moved to the database.",
+            registry=self.registry,
+        )
+
+    def watch_journal(self, records: Callable[[], float], size: Callable[[], float]) -> None:
+        self.journal_lag_records.set_function(records)
+        self.journal_lag_bytes.set_function(size)

@@ -1,0 +1,178 @@
+"""The one pipeline behind every door.
+
+authenticate -> check the key's scope and restrictions -> resolve the credential (strict
+BYOK: nothing else happens without one) -> call upstream -> meter -> record -> hand back an
+``Outcome`` for the door to format. No database access happens here: keys, credentials and
+prices come from ``LiveState``; the record leaves through the journal.
+"""
+
+from __future__ import annotations
+
+from tollgate.core import jsonx
+from tollgate.core.clock import Clock
+from tollgate.core.errors import Forbidden, TollgateError, UpstreamError
+from tollgate.core.ids import IdFactory
+from tollgate.core.money import format_usd
+from tollgate.gateway.call import GatewayCall, Outcome, StreamState
+from tollgate.gateway.estimate import estimate_usage
+from tollgate.gateway.metrics import GatewayMetrics
+from tollgate.gateway.prepare import build_upstream_request, inject_stream_usage, wants_stream_usage_injection
+from tollgate.gateway.recorder import Finish, Recorder, Timing
+from tollgate.gateway.relay import Relay
+from tollgate.gateway.upstream import Transport, UpstreamResponse
+from tollgate.providers.base import Operation
+from tollgate.providers.usage import meter_body
+from tollgate.services.state import LiveState
+from tollgate.store.records import GatewayKey, UsageRecord
+
+
+def tollgate_headers(
+    request_id: str, record: UsageRecord | None, cache: str = "bypass"
+) -> list[tuple[str, str]]:
+    headers = [("x-tollgate-request-id", request_id), ("x-tollgate-cache", cache)]
+    if record is not None:
+        if record.cost_nanos is not None:
+            headers.append(("x-tollgate-cost", format_usd(record.cost_nanos)))
+        headers.append(("x-tollgate-tokens", str(record.total_tokens)))
+    return headers
+
+
+class Gateway:
+    def __init__(
+        self,
+        state: LiveState,
+        transport: Transport,
+        recorder: Recorder,
+        clock: Clock,
+        ids: IdFactory,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self.state = state
+        self._transport = transport
+        self._recorder = recorder
+        self._clock = clock
+        self._ids = ids
+        self._metrics = metrics
+
+    def new_request_id(self) -> str:
+        return self._ids.new("req")
+
+    def now(self) -> float:
+        return self._clock.monotonic()
+
+    async def authenticate(self, raw_key: str | None, scope: str) -> GatewayKey:
+        await self.state.ensure_fresh()
+        key = self.state.authenticate(raw_key)
+        if scope not in key.scopes:
+            raise Forbidden(f"this key does not have the {scope} scope", code="insufficient_scope")
+        return key
+
+    def record_failure(self, call: GatewayCall, error: TollgateError) -> UsageRecord:
+        """Record a call that failed before or at the upstream request."""
+        finish = Finish(status="error", http_status=error.http_status, error_code=error.code)
+        return self._recorder.record(call, finish, Timing())
+
+    def _check_restrictions(self, call: GatewayCall) -> None:
+        key = call.key
+        if key.allowed_providers is not None and call.spec.id not in key.allowed_providers:
+            raise Forbidden(f"this key may not call {call.spec.id}", code="provider_not_allowed")
+        if key.allowed_models is not None and call.model not in key.allowed_models:
+            raise Forbidden(f"this key may not call model {call.model!r}", code="model_not_allowed")
+
+    async def execute(self, call: GatewayCall) -> Outcome:
+        """Run the call. Errors before a response are recorded, then raised for the door to render."""
+        timing = Timing()
+        try:
+            self._check_restrictions(call)
+            credential = self.state.credential(call.workspace_id, call.spec, call.credential_name)
+            if wants_stream_usage_injection(call):
+                inject_stream_usage(call)
+            request = build_upstream_request(call, credential)
+            timing.upstream_started = self._clock.monotonic()
+            response = await self._transport(request)
+            timing.upstream_first_byte = self._clock.monotonic()
+        except TollgateError as exc:
+            if isinstance(exc, UpstreamError):
+                self._metrics.upstream_errors.labels(call.spec.id, exc.code).inc()
+            self.record_failure(call, exc)
+            raise
+        self._metrics.upstream_ttfb.labels(call.spec.id).observe(
+            timing.upstream_first_byte - timing.upstream_started
+        )
+        if response.status >= 400:
+            self._metrics.upstream_errors.labels(call.spec.id, f"http_{response.status}").inc()
+        content_type = next((v for k, v in response.headers if k == "content-type"), "application/json")
+        request_bytes = len(request.body or b"")
+        if "text/event-stream" in content_type or (call.stream and response.status < 400):
+            return self._streamed(call, response, timing, content_type, request_bytes)
+        return await self._buffered(call, response, timing, content_type, request_bytes)
+
+    def _streamed(
+        self,
+        call: GatewayCall,
+        response: UpstreamResponse,
+        timing: Timing,
+        content_type: str,
+        request_bytes: int,
+    ) -> Outcome:
+        state = StreamState()
+        relay = Relay(call, response, self._recorder, timing, state, self._clock.monotonic, request_bytes)
+        chunks = relay.sse() if "text/event-stream" in content_type else relay.raw()
+        return Outcome(
+            status=response.status,
+            headers=[*response.headers, *tollgate_headers(call.request_id, None)],
+            content_type=content_type,
+            chunks=chunks,
+            state=state,
+        )
+
+    async def _buffered(
+        self,
+        call: GatewayCall,
+        response: UpstreamResponse,
+        timing: Timing,
+        content_type: str,
+        request_bytes: int,
+    ) -> Outcome:
+        try:
+            body = await response.read()
+        except TollgateError as exc:
+            self._metrics.upstream_errors.labels(call.spec.id, exc.code).inc()
+            self.record_failure(call, exc)
+            raise
+        timing.upstream_done = self._clock.monotonic()
+        parsed = None
+        meter = None
+        if body:
+            try:
+                parsed = jsonx.loads(body)
+            except jsonx.JSONDecodeError:
+                parsed = None
+        if parsed is not None:
+            meter = meter_body(call.spec.id, call.operation, parsed)
+        ok = response.status < 400
+        estimate = None
+        if ok and call.operation is not Operation.OTHER and (meter is None or meter.usage is None):
+            # A successful answer whose usage is missing or unreadable was still billed.
+            generates = call.operation is not Operation.EMBEDDINGS
+            estimate = estimate_usage(request_bytes, len(body), generates=generates)
+        status = "success" if ok else "error"
+        http_status = response.status
+        if ok and call.client_gone is not None and await call.client_gone():
+            status, http_status = "client_closed", 499
+        finish = Finish(
+            status=status,
+            http_status=http_status,
+            meter=meter,
+            error_code=None if ok else f"upstream_{response.status}",
+            estimate=estimate,
+        )
+        record = self._recorder.record(call, finish, timing)
+        return Outcome(
+            status=response.status,
+            headers=[*response.headers, *tollgate_headers(call.request_id, record)],
+            content_type=content_type,
+            body=body,
+            parsed=parsed,
+            record=record,
+        )

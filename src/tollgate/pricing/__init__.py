@@ -1,0 +1,1 @@
+"""Pure pricing: normalised usage + model -> exact cost. No storage, no I/O."""

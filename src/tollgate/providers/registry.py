@@ -1,0 +1,187 @@
+"""What tollgate knows about each provider's HTTP surface: base URL, auth, paths.
+
+``base_url`` follows each provider's own SDK convention (what you would pass as the SDK's
+``base_url``): the OpenAI family includes its version segment (``…/v1``), Anthropic and
+Gemini do not. A credential's ``config.baseUrl`` replaces it (regional endpoints, corporate
+proxies, self-hosted servers, tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from tollgate.providers.base import Operation
+
+Family = Literal["openai", "anthropic", "gemini"]
+AuthStyle = Literal["bearer", "x-api-key", "x-goog-api-key"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    id: str
+    family: Family
+    base_url: str
+    auth: AuthStyle
+    # Leading path segments a pass-through client may include that the base URL already holds
+    # (``/api/proxy/openai/v1/chat/completions`` and ``/api/proxy/openai/chat/completions`` both work).
+    strip_prefixes: tuple[str, ...] = ()
+    # Plain model names that unambiguously belong to this provider.
+    model_prefixes: tuple[str, ...] = ()
+    requires_base_url: bool = False
+    # The OpenAI-family provider sends usage in streams only when asked.
+    usage_needs_stream_option: bool = True
+
+
+_OPENAI_FAMILY: tuple[ProviderSpec, ...] = (
+    ProviderSpec(
+        "openai",
+        "openai",
+        "https://api.openai.com/v1",
+        "bearer",
+        ("v1/",),
+        ("gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-", "davinci", "babbage", "omni-"),
+    ),
+    ProviderSpec(
+        "mistral",
+        "openai",
+        "https://api.mistral.ai/v1",
+        "bearer",
+        ("v1/",),
+        (
+            "mistral-",
+            "open-mistral",
+            "open-mixtral",
+            "codestral",
+            "pixtral",
+            "ministral",
+            "magistral",
+            "devstral",
+        ),
+        usage_needs_stream_option=False,
+    ),
+    ProviderSpec("deepseek", "openai", "https://api.deepseek.com", "bearer", (), ("deepseek-",)),
+    ProviderSpec("xai", "openai", "https://api.x.ai/v1", "bearer", ("v1/",), ("grok-",)),
+    ProviderSpec(
+        "openrouter",
+        "openai",
+        "https://openrouter.ai/api/v1",
+        "bearer",
+        ("api/v1/", "v1/"),
+        usage_needs_stream_option=False,
+    ),
+    ProviderSpec("together", "openai", "https://api.together.xyz/v1", "bearer", ("v1/",)),
+    ProviderSpec("perplexity", "openai", "https://api.perplexity.ai", "bearer", (), ("sonar",)),
+    ProviderSpec("openai_compatible", "openai", "", "bearer", ("v1/",), requires_base_url=True),
+)
+
+PROVIDERS: Mapping[str, ProviderSpec] = {
+    spec.id: spec
+    for spec in (
+        *_OPENAI_FAMILY,
+        ProviderSpec("anthropic", "anthropic", "https://api.anthropic.com", "x-api-key", (), ("claude-",)),
+        ProviderSpec(
+            "gemini",
+            "gemini",
+            "https://generativelanguage.googleapis.com",
+            "x-goog-api-key",
+            (),
+            ("gemini-",),
+        ),
+    )
+}
+
+# Names clients use for a provider that tollgate files under another id.
+ALIASES: Mapping[str, str] = {"google": "gemini", "openai-compatible": "openai_compatible", "x-ai": "xai"}
+
+# Providers named by the seeds that arrive with the next provider layer.
+PLANNED: frozenset[str] = frozenset(
+    {"cohere", "azure_openai", "aws_bedrock", "google_vertex", "bedrock", "vertex"}
+)
+
+
+def resolve_provider(name: str) -> ProviderSpec | None:
+    key = name.strip().lower()
+    return PROVIDERS.get(ALIASES.get(key, key))
+
+
+def provider_for_model(model: str) -> ProviderSpec | None:
+    """The provider a plain model name unambiguously belongs to, if any."""
+    lowered = model.lower()
+    matches = [s for s in PROVIDERS.values() if any(lowered.startswith(p) for p in s.model_prefixes)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def join_url(base_url: str, path: str) -> str:
+    return base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+def passthrough_path(spec: ProviderSpec, path: str) -> str:
+    """Map a pass-through path onto the provider's base URL."""
+    path = path.lstrip("/")
+    for prefix in spec.strip_prefixes:
+        if path.startswith(prefix):
+            return path[len(prefix) :]
+    if spec.family == "gemini" and path.startswith("models/"):
+        return "v1beta/" + path  # SDKs whose base URL already ends in /v1beta
+    return path
+
+
+def detect_operation(spec: ProviderSpec, method: str, path: str) -> Operation:
+    """Which metered operation a request path is (path relative to the base URL)."""
+    if method != "POST":
+        return Operation.OTHER
+    tail = path.split("?", 1)[0].rstrip("/")
+    if spec.family == "anthropic":
+        return Operation.MESSAGES if tail.endswith("v1/messages") else Operation.OTHER
+    if spec.family == "gemini":
+        if tail.endswith((":generateContent", ":streamGenerateContent")):
+            return Operation.GENERATE
+        return Operation.OTHER
+    if tail.endswith("chat/completions"):
+        return Operation.CHAT
+    if tail.endswith("responses"):
+        return Operation.RESPONSES
+    if tail.endswith("embeddings"):
+        return Operation.EMBEDDINGS
+    return Operation.OTHER
+
+
+def gemini_model_from_path(path: str) -> str | None:
+    """``v1beta/models/gemini-2.5-flash:generateContent`` -> ``gemini-2.5-flash``."""
+    marker = "models/"
+    start = path.find(marker)
+    if start < 0:
+        return None
+    rest = path[start + len(marker) :]
+    model = rest.split(":", 1)[0].split("?", 1)[0]
+    return model or None
+
+
+def auth_headers(spec: ProviderSpec, api_key: str) -> list[tuple[str, str]]:
+    if spec.auth == "x-api-key":
+        return [("x-api-key", api_key)]
+    if spec.auth == "x-goog-api-key":
+        return [("x-goog-api-key", api_key)]
+    return [("authorization", f"Bearer {api_key}")]
+
+
+ANTHROPIC_DEFAULT_VERSION = "2023-06-01"
+
+# Stands in for the provider of a call that failed before its provider was known.
+UNKNOWN = ProviderSpec("unknown", "openai", "", "bearer")
+
+# Hosts of the providers' public APIs, for clients that name a full endpoint URL (seed 003).
+PUBLIC_HOSTS: Mapping[str, str] = {
+    "api.openai.com": "openai",
+    "api.anthropic.com": "anthropic",
+    "generativelanguage.googleapis.com": "gemini",
+    "api.mistral.ai": "mistral",
+    "api.deepseek.com": "deepseek",
+    "api.x.ai": "xai",
+    "openrouter.ai": "openrouter",
+    "api.together.xyz": "together",
+    "api.together.ai": "together",
+    "api.perplexity.ai": "perplexity",
+}

@@ -1,0 +1,158 @@
+"""Vertex AI URLs and the Claude-on-Vertex body (PROVIDERS.md A.5). Pure functions, no I/O.
+
+Hosts: ``{location}-aiplatform.googleapis.com`` for a region, ``aiplatform.googleapis.com`` for
+``global``, ``aiplatform.{us|eu}.rep.googleapis.com`` for the multi-regions. ``endpointUrl`` replaces
+the host (a private endpoint, or the simulator); the path below it is always the same:
+
+    /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent
+    /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:streamGenerateContent?alt=sse
+    /v1/projects/{p}/locations/{l}/publishers/anthropic/models/{m}:rawPredict | :streamRawPredict
+    /v1/projects/{p}/locations/{l}/publishers/anthropic/models/count-tokens:rawPredict
+
+Every value that lands in the path is checked against a strict character set first, so a config or
+model name can never add a path segment, a query or a fragment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from tollgate.core.errors import BadRequest
+
+VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
+MULTI_REGIONS = frozenset({"us", "eu"})
+API_VERSIONS = frozenset({"v1", "v1beta1"})
+
+# Project ids are 6-30 lowercase characters; numbers and legacy "example.com:proj" ids also work.
+_PROJECT = re.compile(r"[a-z0-9](?:[a-z0-9.:-]{0,61}[a-z0-9])?")
+_LOCATION = re.compile(r"[a-z][a-z0-9-]{0,62}")
+# Claude on Vertex names versions with "@" (claude-sonnet-4@20250514).
+_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
+
+
+@dataclass(frozen=True, slots=True)
+class VertexConfig:
+    project_id: str
+    location: str
+    endpoint_url: str | None = None  # scheme://host[:port][/prefix], no trailing slash
+
+
+def _invalid(message: str, field_name: str) -> BadRequest:
+    return BadRequest(message, code="invalid_config", details={"field": field_name})
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _endpoint(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid("config.endpointUrl must be a URL string", "endpointUrl")
+    url = value.strip().rstrip("/")
+    invalid = _invalid("config.endpointUrl must be an https URL with a host and no query", "endpointUrl")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        _ = parts.port  # raises on a malformed port
+    except ValueError as exc:
+        raise invalid from exc
+    if not host or parts.query or parts.fragment or parts.username or parts.password:
+        raise invalid
+    # Plain http only for loopback: the simulator and local test doubles. Tokens never cross a network
+    # unencrypted.
+    if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(host)):
+        raise invalid
+    return url
+
+
+def vertex_config(config: Mapping[str, Any]) -> VertexConfig:
+    """The URL-relevant part of a ``google_vertex`` credential's config, or ``400 invalid_config``."""
+    project = config.get("projectId")
+    if not isinstance(project, str) or not _PROJECT.fullmatch(project):
+        raise _invalid(
+            "config.projectId must be a Google Cloud project id (lowercase letters, digits, hyphens)",
+            "projectId",
+        )
+    location = config.get("location")
+    if not isinstance(location, str) or not _LOCATION.fullmatch(location):
+        raise _invalid(
+            "config.location must be a Vertex AI location such as us-central1, europe-west4, us, eu "
+            "or global",
+            "location",
+        )
+    endpoint = config.get("endpointUrl")
+    return VertexConfig(project, location, None if endpoint is None else _endpoint(endpoint))
+
+
+def vertex_host(location: str) -> str:
+    if location == "global":
+        return "aiplatform.googleapis.com"
+    if location in MULTI_REGIONS:
+        return f"aiplatform.{location}.rep.googleapis.com"
+    return f"{location}-aiplatform.googleapis.com"
+
+
+def vertex_origin(config: VertexConfig) -> str:
+    return config.endpoint_url or f"https://{vertex_host(config.location)}"
+
+
+def _checked_model(model: str) -> str:
+    if not _MODEL.fullmatch(model):
+        raise BadRequest(
+            "the model name may only hold letters, digits and . _ @ -",
+            code="invalid_model",
+            details={"field": "model"},
+        )
+    return model
+
+
+def _publisher_url(config: VertexConfig, publisher: str, model: str, action: str, version: str) -> str:
+    if version not in API_VERSIONS:
+        raise ValueError(f"unknown Vertex API version {version!r}")
+    return (
+        f"{vertex_origin(config)}/{version}/projects/{config.project_id}/locations/{config.location}"
+        f"/publishers/{publisher}/models/{_checked_model(model)}:{action}"
+    )
+
+
+def gemini_url(config: VertexConfig, model: str, *, stream: bool, version: str = "v1") -> str:
+    """``:generateContent``, or ``:streamGenerateContent?alt=sse`` (SSE, not a JSON array)."""
+    if stream:
+        return _publisher_url(config, "google", model, "streamGenerateContent", version) + "?alt=sse"
+    return _publisher_url(config, "google", model, "generateContent", version)
+
+
+def gemini_count_tokens_url(config: VertexConfig, model: str, *, version: str = "v1") -> str:
+    return _publisher_url(config, "google", model, "countTokens", version)
+
+
+def anthropic_url(config: VertexConfig, model: str, *, stream: bool, version: str = "v1") -> str:
+    """``:rawPredict``, or ``:streamRawPredict`` (Anthropic-shaped SSE)."""
+    return _publisher_url(config, "anthropic", model, "streamRawPredict" if stream else "rawPredict", version)
+
+
+def anthropic_count_tokens_url(config: VertexConfig, *, version: str = "v1") -> str:
+    """Token counting for Claude on Vertex: the model stays in the body here."""
+    return _publisher_url(config, "anthropic", "count-tokens", "rawPredict", version)
+
+
+def anthropic_body_for_vertex(body: Mapping[str, Any], version: str | None = None) -> dict[str, Any]:
+    """The Anthropic Messages body as Vertex takes it: ``model`` moves to the URL and
+    ``anthropic_version`` goes in the body (an explicit ``version`` wins, then the body's own,
+    then ``vertex-2023-10-16``). The input is not modified."""
+    out = {k: v for k, v in body.items() if k != "model"}
+    if version is not None:
+        out["anthropic_version"] = version
+    elif not isinstance(out.get("anthropic_version"), str) or not out["anthropic_version"]:
+        out["anthropic_version"] = VERTEX_ANTHROPIC_VERSION
+    return out

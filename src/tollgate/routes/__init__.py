@@ -1,0 +1,1 @@
+"""HTTP adapters: one module per route family. Parsing and formatting only, no policy."""

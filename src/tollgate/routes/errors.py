@@ -1,0 +1,100 @@
+"""Error bodies in each door's own format. Messages never carry a secret."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.responses import Response
+
+from tollgate.core.errors import TollgateError
+from tollgate.routes.http import json_response
+
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+_ANTHROPIC_TYPES = {**_OPENAI_TYPES, 413: "request_too_large", 529: "overloaded_error"}
+_GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    413: "INVALID_ARGUMENT",
+    422: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def _status(error: TollgateError) -> int:
+    if error.code == "provider_credential_required":
+        return 400
+    return error.http_status
+
+
+def _headers(error: TollgateError) -> list[tuple[str, str]]:
+    retry = error.details.get("retryAfter") if error.details else None
+    return [("retry-after", str(retry))] if retry is not None else []
+
+
+def native_error(error: TollgateError) -> Response:
+    """tollgate's own API (``/v1/chat`` and management): ``{"error": {"code", "message"}}``."""
+    return json_response({"error": error.to_dict()}, _status(error), _headers(error))
+
+
+def proxy_error(error: TollgateError) -> Response:
+    """Seed 000's ``/api/proxy`` table: ``{"error": "<sentence>"}``, plus a stable ``code``."""
+    status = error.http_status
+    if error.code == "provider_credential_required":
+        provider = error.details.get("provider", "provider")
+        return json_response({"error": f"No {provider} API key found.", "code": error.code}, 404)
+    if status == 401:
+        body = {"error": "Unauthorized.", "code": error.code}
+    elif status >= 500:
+        body = {"error": "Provider error.", "code": error.code, "message": error.message}
+    else:
+        body = {"error": error.message, "code": error.code}
+    return json_response(body, status, _headers(error))
+
+
+def openai_error(error: TollgateError) -> Response:
+    status = _status(error)
+    kind = _OPENAI_TYPES.get(status, "api_error")
+    body = {"error": {"message": error.message, "type": kind, "param": None, "code": error.code}}
+    return json_response(body, status, _headers(error))
+
+
+def anthropic_error(error: TollgateError) -> Response:
+    status = _status(error)
+    kind = _ANTHROPIC_TYPES.get(status, "api_error")
+    body = {"type": "error", "error": {"type": kind, "message": error.message, "code": error.code}}
+    return json_response(body, status, _headers(error))
+
+
+def gemini_error(error: TollgateError) -> Response:
+    status = _status(error)
+    body = {
+        "error": {
+            "code": status,
+            "message": error.message,
+            "status": _GOOGLE_STATUS.get(status, "UNAVAILABLE" if status >= 500 else "FAILED_PRECONDITION"),
+            "details": [{"reason": error.code}],
+        }
+    }
+    return json_response(body, status, _headers(error))
+
+
+def family_error(family: str) -> Callable[[TollgateError], Response]:
+    """The error format a provider's own SDK understands (for pass-through clients)."""
+    if family == "anthropic":
+        return anthropic_error
+    if family == "gemini":
+        return gemini_error
+    return openai_error

@@ -1,0 +1,1 @@
+"""The management API: JSON, camelCase, documented at ``/openapi.json``."""

@@ -1,0 +1,190 @@
+"""``/api/proxy``: seed 000's envelope and seed 003's endpoint form, and native pass-through.
+
+- ``POST /api/proxy`` with ``{provider, payload, _meta}``: ``payload`` is sent verbatim to the
+  provider's chat endpoint (``_meta`` is stripped); the provider's body and status come back
+  unmodified. ``{endpoint, model, messages, ...}`` names the endpoint by URL instead; only the
+  provider is taken from it: the call always goes to the workspace's stored base URL.
+- ``ANY /api/proxy/{provider}/{path}``: for provider SDKs and tools whose base URL points here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tollgate.core.errors import BadRequest, TollgateError, Unprocessable
+from tollgate.gateway.call import GatewayCall
+from tollgate.gateway.prepare import forwardable_headers
+from tollgate.providers.base import Operation
+from tollgate.providers.registry import (
+    PUBLIC_HOSTS,
+    ProviderSpec,
+    detect_operation,
+    gemini_model_from_path,
+    passthrough_path,
+    resolve_provider,
+)
+from tollgate.routes.doors import fail, header_tags, new_call, outcome_response, run
+from tollgate.routes.errors import family_error, proxy_error
+from tollgate.routes.http import bearer_or_key, parse_json_object, read_body
+from tollgate.routes.wiring import gateway_of, settings_of
+
+_REQUIRED = "provider and payload are required."
+
+
+def _envelope_target(spec: ProviderSpec, payload: dict[str, Any]) -> tuple[str, Operation, str, bool]:
+    """(path, operation, model, stream) for an envelope payload."""
+    model = payload.get("model")
+    stream = payload.get("stream") is True
+    if spec.family == "anthropic":
+        return "v1/messages", Operation.MESSAGES, str(model or ""), stream
+    if spec.family == "gemini":
+        if not isinstance(model, str) or not model:
+            raise BadRequest("payload.model is required for gemini", code="invalid_payload")
+        payload.pop("model", None)
+        payload.pop("stream", None)
+        if stream:
+            return f"v1beta/models/{model}:streamGenerateContent?alt=sse", Operation.GENERATE, model, True
+        return f"v1beta/models/{model}:generateContent", Operation.GENERATE, model, False
+    if "messages" not in payload and "input" in payload:
+        if "embedding" in str(model):
+            return "embeddings", Operation.EMBEDDINGS, str(model or ""), False
+        return "responses", Operation.RESPONSES, str(model or ""), stream
+    return "chat/completions", Operation.CHAT, str(model or ""), stream
+
+
+def _endpoint_form(body: dict[str, Any]) -> tuple[ProviderSpec, str, dict[str, Any]]:
+    """Seed 003: ``{endpoint: "https://api.openai.com/v1/chat/completions", model, messages, ...}``."""
+    endpoint = body.pop("endpoint")
+    if not isinstance(endpoint, str):
+        raise BadRequest("endpoint must be a URL string", code="invalid_endpoint")
+    parts = urlsplit(endpoint)
+    provider = PUBLIC_HOSTS.get(parts.hostname or "")
+    spec = resolve_provider(provider) if provider else None
+    if spec is None:
+        raise Unprocessable(
+            f"endpoint host {parts.hostname!r} is not a supported provider", code="provider_not_supported"
+        )
+    return spec, passthrough_path(spec, parts.path.lstrip("/")), body
+
+
+def _envelope(body: dict[str, Any]) -> tuple[ProviderSpec, dict[str, Any]]:
+    """Seed 000: ``{provider, payload}``."""
+    provider, payload = body.get("provider"), body.get("payload")
+    if not isinstance(provider, str) or not provider or not isinstance(payload, dict):
+        raise BadRequest(_REQUIRED, code="missing_fields")
+    spec = resolve_provider(provider)
+    if spec is None:
+        raise Unprocessable(f"Unsupported provider: {provider}.", code="provider_not_supported")
+    return spec, payload
+
+
+async def envelope(request: Request) -> Response:
+    gateway = gateway_of(request)
+    started = gateway.now()
+    try:
+        key = await gateway.authenticate(bearer_or_key(request), "proxy")
+    except TollgateError as exc:
+        return proxy_error(exc)
+    call = new_call(gateway, request, door="proxy", key=key, started=started)
+    try:
+        body = parse_json_object(await read_body(request, settings_of(request).max_body_bytes))
+        meta = body.pop("_meta", None)
+        endpoint_form = "endpoint" in body and "payload" not in body
+        if endpoint_form:
+            spec, path, payload = _endpoint_form(body)
+            operation = detect_operation(spec, "POST", path)
+            model = str(payload.get("model") or gemini_model_from_path(path) or "")
+            stream = payload.get("stream") is True or ":streamGenerateContent" in path
+        else:
+            spec, payload = _envelope(body)
+            path, operation, model, stream = _envelope_target(spec, payload)
+        query = ""
+        if "?" in path:
+            path, query = path.split("?", 1)
+    except TollgateError as exc:
+        return fail(gateway, call, exc, proxy_error)
+    call.spec, call.path, call.query, call.operation, call.model = spec, path, query, operation, model
+    call.body, call.stream = payload, stream
+    call.tags = header_tags(request, meta)
+    outcome = await run(gateway, call, proxy_error)
+    if isinstance(outcome, Response):
+        return outcome
+    extra: list[tuple[str, str]] = []
+    if endpoint_form and outcome.record is not None:
+        # Seed 003 clients read these names.
+        cost = next((v for k, v in outcome.headers if k == "x-tollgate-cost"), "")
+        extra = [
+            ("x-costllm-cost", cost),
+            ("x-costllm-tokens", str(outcome.record.total_tokens)),
+            ("x-costllm-cached", "false"),
+        ]
+    return outcome_response(outcome, extra=extra)
+
+
+def _passthrough_call(request: Request, call: GatewayCall, spec: ProviderSpec, raw: bytes) -> None:
+    path = passthrough_path(spec, request.path_params["path"])
+    operation = detect_operation(spec, request.method, path)
+    body: dict[str, Any] | None = None
+    model = ""
+    stream = False
+    if raw and operation is not Operation.OTHER:
+        body = parse_json_object(raw)
+        model = str(body.get("model") or "")
+        stream = body.get("stream") is True
+    if spec.family == "gemini":
+        model = gemini_model_from_path(path) or model
+        stream = ":streamGenerateContent" in path
+    call.spec, call.path, call.query, call.operation = spec, path, request.url.query, operation
+    call.model, call.stream = model, stream
+    call.forward_headers = _forwardable(request)
+    # Forward the client's bytes untouched unless the pipeline must edit them.
+    if body is not None and stream and spec.family == "openai" and operation is Operation.CHAT:
+        call.body = body
+    else:
+        call.raw_body = raw if raw else None
+    call.tags = header_tags(request)
+
+
+def _forwardable(request: Request) -> list[tuple[str, str]]:
+    return forwardable_headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw)
+
+
+async def passthrough(request: Request) -> Response:
+    gateway = gateway_of(request)
+    started = gateway.now()
+    spec = resolve_provider(request.path_params["provider"])
+    render = family_error(spec.family if spec else "openai")
+    try:
+        key = await gateway.authenticate(bearer_or_key(request), "proxy")
+    except TollgateError as exc:
+        return render(exc)
+    call = new_call(gateway, request, door="passthrough", key=key, started=started)
+    try:
+        if spec is None:
+            raise Unprocessable(
+                f"provider {request.path_params['provider']!r} is not supported",
+                code="provider_not_supported",
+            )
+        raw = await read_body(request, settings_of(request).max_body_bytes)
+        _passthrough_call(request, call, spec, raw)
+    except TollgateError as exc:
+        return fail(gateway, call, exc, render)
+    outcome = await run(gateway, call, render)
+    if isinstance(outcome, Response):
+        return outcome
+    return outcome_response(outcome)
+
+
+routes = [
+    Route("/api/proxy", envelope, methods=["POST"]),
+    Route(
+        "/api/proxy/{provider}/{path:path}",
+        passthrough,
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    ),
+]

@@ -1,0 +1,1 @@
+"""Services: the policy layer between the doors and the store (keys, credentials, usage...)."""

@@ -1,0 +1,202 @@
+"""The SQL schema, as SQLAlchemy Core tables (no ORM).
+
+Invariants every repository relies on:
+
+- Every timestamp column is a ``UtcDateTime``: values go in and come out timezone-aware UTC on
+  both SQLite (which has no time zone type and stores fixed-width text that sorts by time) and
+  PostgreSQL (``timestamptz``). A naive datetime is refused rather than guessed at.
+- JSON columns are ``JSONB`` on PostgreSQL and JSON text on SQLite; Python ``None`` is stored as
+  SQL ``NULL``. Tuples (scopes, allowed lists) are stored as JSON arrays.
+- Every workspace-owned table leads its indexes with ``workspace_id``: every query is scoped by it.
+
+``migrations/versions`` must create exactly this schema; a test compares the migrated database
+with ``metadata``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+ID_LENGTH = 64
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, whatever the backend stores."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware UTC")
+        value = value.astimezone(UTC)
+        # SQLite keeps no offset: store the UTC wall time so text order is time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def json_type() -> TypeEngine[Any]:
+    """JSON text on SQLite, JSONB on PostgreSQL; ``None`` is SQL NULL."""
+    return JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+def _id(name: str = "id", **kwargs: Any) -> Column[str]:
+    return Column(name, String(ID_LENGTH), **kwargs)
+
+
+def _workspace_fk() -> Column[str]:
+    return Column("workspace_id", String(ID_LENGTH), ForeignKey("workspaces.id"), nullable=False)
+
+
+def _timestamps() -> tuple[Column[datetime], Column[datetime]]:
+    return (
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("updated_at", UtcDateTime(), nullable=False),
+    )
+
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    _id(primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("settings", json_type(), nullable=False),
+    *_timestamps(),
+    Column("deleted_at", UtcDateTime(), nullable=True),
+)
+
+gateway_keys = Table(
+    "gateway_keys",
+    metadata,
+    _id(primary_key=True),
+    _workspace_fk(),
+    Column("name", Text, nullable=False),
+    Column("key_hash", String(128), nullable=False, unique=True),
+    Column("preview", String(16), nullable=False),
+    Column("scopes", json_type(), nullable=False),
+    Column("status", String(16), nullable=False),
+    *_timestamps(),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Column("allowed_providers", json_type(), nullable=True),
+    Column("allowed_models", json_type(), nullable=True),
+    Column("metadata", json_type(), nullable=False),
+    Index("ix_gateway_keys_workspace", "workspace_id", "created_at"),
+)
+
+provider_credentials = Table(
+    "provider_credentials",
+    metadata,
+    _id(primary_key=True),
+    _workspace_fk(),
+    Column("provider", String(64), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("sealed_secret", Text, nullable=False),
+    Column("secret_kind", String(16), nullable=False),
+    Column("last4", String(16), nullable=False),
+    Column("config", json_type(), nullable=False),
+    Column("is_default", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    *_timestamps(),
+    UniqueConstraint("workspace_id", "provider", "name"),
+)
+
+price_overrides = Table(
+    "price_overrides",
+    metadata,
+    _id(primary_key=True),
+    _workspace_fk(),
+    Column("provider", String(64), nullable=False),
+    Column("model", Text, nullable=False),
+    Column("input_per_mtok", String(64), nullable=False),
+    Column("output_per_mtok", String(64), nullable=False),
+    Column("cache_read_per_mtok", String(64), nullable=True),
+    Column("cache_write_per_mtok", String(64), nullable=True),
+    *_timestamps(),
+    UniqueConstraint("workspace_id", "provider", "model"),
+)
+
+# No foreign keys here on purpose: the usage writer replays journal batches, and one row that
+# pointed at a missing parent must not block every record behind it. Ownership is still
+# enforced by scoping every read by workspace_id.
+usage_records = Table(
+    "usage_records",
+    metadata,
+    _id(primary_key=True),
+    Column("workspace_id", String(ID_LENGTH), nullable=False),
+    Column("key_id", String(ID_LENGTH), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("model", Text, nullable=False),
+    Column("upstream_model", Text, nullable=True),
+    Column("operation", String(64), nullable=False),
+    Column("door", String(64), nullable=False),
+    Column("stream", Boolean, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("http_status", Integer, nullable=False),
+    Column("error_code", String(128), nullable=True),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("cache_read_tokens", BigInteger, nullable=False),
+    Column("cache_write_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("total_tokens", BigInteger, nullable=False),
+    Column("estimated", Boolean, nullable=False),
+    Column("cost_nanos", BigInteger, nullable=True),
+    Column("price_source", String(128), nullable=True),
+    Column("price_unknown", Boolean, nullable=False),
+    Column("cache_status", String(16), nullable=False),
+    Column("idempotent_replay", Boolean, nullable=False),
+    Column("latency_ms", Integer, nullable=False),
+    Column("upstream_latency_ms", Integer, nullable=True),
+    Column("ttfb_ms", Integer, nullable=True),
+    Column("route_name", Text, nullable=True),
+    Column("function_name", Text, nullable=True),
+    Column("feature", Text, nullable=True),
+    Column("customer_id", Text, nullable=True),
+    Column("metadata", json_type(), nullable=False),
+    # The request list: newest first by (created_at, id) within a workspace, optionally filtered.
+    Index("ix_usage_records_list", "workspace_id", "created_at", "id"),
+    Index("ix_usage_records_provider", "workspace_id", "provider", "created_at"),
+    Index("ix_usage_records_model", "workspace_id", "model", "created_at"),
+    Index("ix_usage_records_key", "workspace_id", "key_id", "created_at"),
+    Index("ix_usage_records_feature", "workspace_id", "feature", "created_at"),
+    Index("ix_usage_records_status", "workspace_id", "status", "created_at"),
+)

@@ -1,0 +1,121 @@
+"""Usage records: one row per call, written in batches by the usage writer.
+
+``insert_many`` is idempotent on ``id`` (``ON CONFLICT (id) DO NOTHING``), so replaying a journal
+batch after a crash never stores a call twice. The request list is newest first by
+(created_at, id) with keyset cursors, so pages stay stable while new records arrive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Select, func, select, tuple_
+from sqlalchemy.exc import IntegrityError
+
+from tollgate.core.errors import TollgateError
+from tollgate.store._base import Repository, as_dict, check_limit, insert_or_ignore
+from tollgate.store.cursor import decode_cursor, encode_cursor, micros_to_time, require_str, time_to_micros
+from tollgate.store.db import write_transaction
+from tollgate.store.records import UsageRecord
+from tollgate.store.schema import usage_records as t
+
+UsagePage = tuple[list[UsageRecord], str | None]
+
+_FIELDS = tuple(field.name for field in dataclasses.fields(UsageRecord))
+_CURSOR_KIND = "usage"
+
+
+def _values(record: UsageRecord) -> dict[str, Any]:
+    values = {name: getattr(record, name) for name in _FIELDS}
+    values["metadata"] = as_dict(record.metadata)
+    values["total_tokens"] = record.total_tokens
+    return values
+
+
+def _to_record(row: Row[Any]) -> UsageRecord:
+    mapping = row._mapping
+    return UsageRecord(**{name: mapping[name] for name in _FIELDS})
+
+
+class UsageRepository(Repository):
+    async def insert_many(self, records: Sequence[UsageRecord]) -> int:
+        """Insert the batch in one transaction, skipping ids already stored; rows inserted.
+
+        All or nothing: if the database refuses one record, none of the batch is stored.
+        """
+        if not records:
+            return 0
+        stmt = insert_or_ignore(self._engine, t, ("id",)).returning(t.c.id)
+        try:
+            async with write_transaction(self._engine) as conn:
+                result = await conn.execute(stmt, [_values(record) for record in records])
+                return len(result.all())
+        except IntegrityError as exc:
+            # Only a malformed record gets here (no foreign keys, duplicates are skipped).
+            raise TollgateError("the database refused a usage record", code="store_integrity_error") from exc
+
+    async def get(self, workspace_id: str, id: str) -> UsageRecord | None:
+        query = select(t).where(t.c.workspace_id == workspace_id, t.c.id == id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else _to_record(row)
+
+    async def list(
+        self,
+        workspace_id: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        key_id: str | None = None,
+        feature: str | None = None,
+        status: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> UsagePage:
+        """Newest first by (created_at, id); ``start`` is inclusive, ``end`` exclusive.
+
+        ``next_cursor`` is None on the last page. A cursor from another listing kind, or one
+        that was edited, is ``BadRequest`` ``invalid_cursor``.
+        """
+        check_limit(limit)
+        query = select(t).where(t.c.workspace_id == workspace_id)
+        for column, value in (
+            (t.c.provider, provider),
+            (t.c.model, model),
+            (t.c.key_id, key_id),
+            (t.c.feature, feature),
+            (t.c.status, status),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if start is not None:
+            query = query.where(t.c.created_at >= start)
+        if end is not None:
+            query = query.where(t.c.created_at < end)
+        query = _after(query, cursor)
+        query = query.order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit + 1)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        items = [_to_record(row) for row in rows[:limit]]
+        if len(rows) <= limit:
+            return items, None
+        last = items[-1]
+        return items, encode_cursor(_CURSOR_KIND, time_to_micros(last.created_at), last.id)
+
+    async def count(self, workspace_id: str) -> int:
+        query = select(func.count()).select_from(t).where(t.c.workspace_id == workspace_id)
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+
+def _after(query: Select[Any], cursor: str | None) -> Select[Any]:
+    if cursor is None:
+        return query
+    micros, last_id = decode_cursor(_CURSOR_KIND, cursor, 2)
+    position = (micros_to_time(micros), require_str(last_id))
+    return query.where(tuple_(t.c.created_at, t.c.id) < position)
