@@ -66,7 +66,11 @@ def test_model_ownership_and_aliases() -> None:
     assert provider_for_model("llama3") is None
     assert resolve_provider("google") is PROVIDERS["gemini"]
     assert resolve_provider(" OpenAI ") is PROVIDERS["openai"]
-    assert resolve_provider("cohere") is None
+    assert provider_for_model("command-a-03-2025") is PROVIDERS["cohere"]
+    assert resolve_provider("bedrock") is PROVIDERS["aws_bedrock"]
+    assert resolve_provider("vertex") is PROVIDERS["google_vertex"]
+    assert resolve_provider("azure") is PROVIDERS["azure_openai"]
+    assert resolve_provider("watsonx") is None
     assert gemini_model_from_path("v1beta/models/gemini-2.5-pro:generateContent") == "gemini-2.5-pro"
 
 

@@ -49,6 +49,8 @@ class GatewayCall:
     model: str
     started: float  # monotonic seconds when the request reached tollgate
     query: str = ""
+    # The client gave ``path`` in the provider's own layout (pass-through): no ``route_path``.
+    provider_path: bool = False
     body: dict[str, Any] | None = None
     raw_body: bytes | None = None
     stream: bool = False

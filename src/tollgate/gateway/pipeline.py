@@ -13,6 +13,7 @@ from tollgate.core.clock import Clock
 from tollgate.core.errors import Forbidden, TollgateError, UpstreamError
 from tollgate.core.ids import IdFactory
 from tollgate.core.money import format_usd
+from tollgate.gateway.authorize import Authorizer
 from tollgate.gateway.call import GatewayCall, Outcome, StreamState
 from tollgate.gateway.estimate import estimate_usage
 from tollgate.gateway.metrics import GatewayMetrics
@@ -48,7 +49,7 @@ class Gateway:
         metrics: GatewayMetrics,
     ) -> None:
         self.state = state
-        self._transport = transport
+        self._authorizer = Authorizer(transport, clock)
         self._recorder = recorder
         self._clock = clock
         self._ids = ids
@@ -89,7 +90,7 @@ class Gateway:
                 inject_stream_usage(call)
             request = build_upstream_request(call, credential)
             timing.upstream_started = self._clock.monotonic()
-            response = await self._transport(request)
+            response = await self._authorizer.send(request, credential)
             timing.upstream_first_byte = self._clock.monotonic()
         except TollgateError as exc:
             if isinstance(exc, UpstreamError):

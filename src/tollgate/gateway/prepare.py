@@ -9,7 +9,8 @@ from tollgate.core import jsonx
 from tollgate.gateway.call import GatewayCall
 from tollgate.gateway.upstream import UpstreamRequest
 from tollgate.providers.base import Operation
-from tollgate.providers.registry import ANTHROPIC_DEFAULT_VERSION, auth_headers, join_url
+from tollgate.providers.endpoints import route_path
+from tollgate.providers.registry import ANTHROPIC_DEFAULT_VERSION, join_url
 from tollgate.services.credentials_base import ResolvedCredential
 
 # Client request headers never forwarded upstream: the hop, the gateway's own auth, cookies.
@@ -78,11 +79,14 @@ def inject_stream_usage(call: GatewayCall) -> None:
 
 
 def build_upstream_request(call: GatewayCall, credential: ResolvedCredential) -> UpstreamRequest:
-    url = join_url(credential.base_url, call.path)
-    query = clean_query(call.query)
+    """The request without its proof of identity (``Authorizer`` adds that as it sends)."""
+    path, query = call.path, clean_query(call.query)
+    if not call.provider_path:
+        path, query = route_path(call.spec, credential.config, path, query, call.model)
+    url = join_url(credential.base_url, path)
     if query:
         url = f"{url}?{query}"
-    headers = [*call.forward_headers, *auth_headers(call.spec, credential.api_key)]
+    headers = list(call.forward_headers)
     names = {name for name, _ in headers}
     if call.spec.family == "anthropic" and "anthropic-version" not in names:
         headers.append(("anthropic-version", ANTHROPIC_DEFAULT_VERSION))

@@ -14,8 +14,12 @@ from typing import Literal
 
 from tollgate.providers.base import Operation
 
-Family = Literal["openai", "anthropic", "gemini"]
-AuthStyle = Literal["bearer", "x-api-key", "x-goog-api-key"]
+# The wire format a provider speaks (what its requests, responses and streams look like).
+Family = Literal["openai", "anthropic", "gemini", "cohere", "bedrock", "vertex"]
+# How a request proves who it is: a static header from the credential's ``apiKey``, or a
+# per-request signature (``aws-sigv4``) or short-lived token (``google-oauth``) made from its
+# ``secrets``; ``gateway/authorize.py`` applies them.
+AuthStyle = Literal["bearer", "x-api-key", "x-goog-api-key", "api-key", "aws-sigv4", "google-oauth"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,8 @@ _OPENAI_FAMILY: tuple[ProviderSpec, ...] = (
     ProviderSpec("together", "openai", "https://api.together.xyz/v1", "bearer", ("v1/",)),
     ProviderSpec("perplexity", "openai", "https://api.perplexity.ai", "bearer", (), ("sonar",)),
     ProviderSpec("openai_compatible", "openai", "", "bearer", ("v1/",), requires_base_url=True),
+    # Azure OpenAI: the base URL is ``{config.endpoint}/openai`` (see ``providers/endpoints.py``).
+    ProviderSpec("azure_openai", "openai", "", "api-key", ("openai/",), requires_base_url=True),
 )
 
 PROVIDERS: Mapping[str, ProviderSpec] = {
@@ -89,16 +95,30 @@ PROVIDERS: Mapping[str, ProviderSpec] = {
             (),
             ("gemini-",),
         ),
+        ProviderSpec(
+            "cohere",
+            "cohere",
+            "https://api.cohere.com",
+            "bearer",
+            (),
+            ("command", "c4ai-", "embed-english", "embed-multilingual", "embed-v4", "rerank-"),
+        ),
+        # The host depends on ``config.region`` / ``config.location`` (``providers/endpoints.py``).
+        ProviderSpec("aws_bedrock", "bedrock", "", "aws-sigv4"),
+        ProviderSpec("google_vertex", "vertex", "", "google-oauth"),
     )
 }
 
 # Names clients use for a provider that tollgate files under another id.
-ALIASES: Mapping[str, str] = {"google": "gemini", "openai-compatible": "openai_compatible", "x-ai": "xai"}
-
-# Providers named by the seeds that arrive with the next provider layer.
-PLANNED: frozenset[str] = frozenset(
-    {"cohere", "azure_openai", "aws_bedrock", "google_vertex", "bedrock", "vertex"}
-)
+ALIASES: Mapping[str, str] = {
+    "google": "gemini",
+    "openai-compatible": "openai_compatible",
+    "x-ai": "xai",
+    "azure": "azure_openai",
+    "bedrock": "aws_bedrock",
+    "vertex": "google_vertex",
+    "vertex_ai": "google_vertex",
+}
 
 
 def resolve_provider(name: str) -> ProviderSpec | None:
@@ -160,10 +180,13 @@ def gemini_model_from_path(path: str) -> str | None:
 
 
 def auth_headers(spec: ProviderSpec, api_key: str) -> list[tuple[str, str]]:
+    """The header an ``apiKey`` credential sends (Bedrock API keys and the like are Bearer)."""
     if spec.auth == "x-api-key":
         return [("x-api-key", api_key)]
     if spec.auth == "x-goog-api-key":
         return [("x-goog-api-key", api_key)]
+    if spec.auth == "api-key":
+        return [("api-key", api_key)]
     return [("authorization", f"Bearer {api_key}")]
 
 
@@ -184,4 +207,6 @@ PUBLIC_HOSTS: Mapping[str, str] = {
     "api.together.xyz": "together",
     "api.together.ai": "together",
     "api.perplexity.ai": "perplexity",
+    "api.cohere.com": "cohere",
+    "api.cohere.ai": "cohere",
 }

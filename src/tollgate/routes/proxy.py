@@ -109,7 +109,7 @@ async def envelope(request: Request) -> Response:
     except TollgateError as exc:
         return fail(gateway, call, exc, proxy_error)
     call.spec, call.path, call.query, call.operation, call.model = spec, path, query, operation, model
-    call.body, call.stream = payload, stream
+    call.body, call.stream, call.provider_path = payload, stream, endpoint_form
     call.tags = header_tags(request, meta)
     outcome = await run(gateway, call, proxy_error)
     if isinstance(outcome, Response):
@@ -140,7 +140,7 @@ def _passthrough_call(request: Request, call: GatewayCall, spec: ProviderSpec, r
         model = gemini_model_from_path(path) or model
         stream = ":streamGenerateContent" in path
     call.spec, call.path, call.query, call.operation = spec, path, request.url.query, operation
-    call.model, call.stream = model, stream
+    call.model, call.stream, call.provider_path = model, stream, True
     call.forward_headers = _forwardable(request)
     # Forward the client's bytes untouched unless the pipeline must edit them.
     if body is not None and stream and spec.family == "openai" and operation is Operation.CHAT:

@@ -12,11 +12,11 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from tollgate.core import jsonx
 from tollgate.core.clock import Clock
 from tollgate.core.errors import BadRequest, NotFound, Unprocessable
 from tollgate.core.ids import IdFactory
-from tollgate.providers.registry import PLANNED, ProviderSpec, resolve_provider
+from tollgate.providers.registry import ProviderSpec, resolve_provider
+from tollgate.services.credential_kinds import check_provider_config, parse_secret
 from tollgate.services.credentials_base import ResolvedCredential, sealing_context
 from tollgate.services.sealing import Keyring
 from tollgate.services.state import LiveState
@@ -26,9 +26,9 @@ from tollgate.store.repos import Store
 _SECRET_LOOKING = frozenset({"apikey", "api_key", "key", "secret", "secrets", "password", "token"})
 
 
-def validate_base_url(value: object) -> str:
+def validate_base_url(value: object, name: str = "config.baseUrl") -> str:
     """An absolute http(s) URL with a host, a valid port, no credentials and no whitespace."""
-    invalid = BadRequest("config.baseUrl must be an http(s) URL", code="invalid_base_url")
+    invalid = BadRequest(f"{name} must be an http(s) URL", code="invalid_base_url")
     if not isinstance(value, str) or not value.strip():
         raise invalid
     url = value.strip()
@@ -42,7 +42,7 @@ def validate_base_url(value: object) -> str:
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise invalid
     if parts.username or parts.password:
-        raise BadRequest("config.baseUrl must not carry credentials", code="invalid_base_url")
+        raise BadRequest(f"{name} must not carry credentials", code="invalid_base_url")
     return url.rstrip("/")
 
 
@@ -51,8 +51,7 @@ def supported_spec(provider: object) -> ProviderSpec:
         raise Unprocessable("provider is required", code="provider_not_supported")
     spec = resolve_provider(provider)
     if spec is None:
-        planned = " (not available in this version)" if provider in PLANNED else ""
-        raise Unprocessable(f"provider {provider!r} is not supported{planned}", code="provider_not_supported")
+        raise Unprocessable(f"provider {provider!r} is not supported", code="provider_not_supported")
     return spec
 
 
@@ -70,24 +69,11 @@ def validate_config(spec: ProviderSpec, config: object) -> dict[str, Any]:
         )
     if "baseUrl" in clean:
         clean["baseUrl"] = validate_base_url(clean["baseUrl"])
-    elif spec.requires_base_url:
+    if "endpoint" in clean:
+        clean["endpoint"] = validate_base_url(clean["endpoint"], "config.endpoint")
+    if spec.requires_base_url and "baseUrl" not in clean and spec.id != "azure_openai":
         raise BadRequest(f"{spec.id} requires config.baseUrl", code="invalid_base_url")
-    return clean
-
-
-def parse_secret(api_key: object, secrets: object) -> tuple[str, bytes, str]:
-    """(kind, plaintext to seal, last4) from a write body's ``apiKey`` / ``secrets``."""
-    if api_key is not None and secrets is not None:
-        raise BadRequest("send either apiKey or secrets, not both", code="invalid_provider_secrets")
-    if secrets is not None:
-        raise BadRequest(
-            "this provider takes an apiKey; secrets bundles are for aws_bedrock and google_vertex",
-            code="invalid_provider_secrets",
-        )
-    if not isinstance(api_key, str) or not api_key.strip():
-        raise BadRequest("apiKey must be a non-empty string", code="invalid_api_key")
-    key = api_key.strip()
-    return "apiKey", jsonx.dumps({"apiKey": key}), key[-4:]
+    return check_provider_config(spec, clean)
 
 
 class CredentialService:
@@ -105,7 +91,7 @@ class CredentialService:
 
     async def create(self, workspace_id: str, body: Mapping[str, Any]) -> ProviderCredential:
         spec = supported_spec(body.get("provider"))
-        kind, plaintext, last4 = parse_secret(body.get("apiKey"), body.get("secrets"))
+        secret = parse_secret(spec, body.get("apiKey"), body.get("secrets"))
         config = validate_config(spec, body.get("config"))
         name = body.get("name") or "default"
         if not isinstance(name, str) or len(name) > 100:
@@ -119,15 +105,15 @@ class CredentialService:
             provider=spec.id,
             name=name,
             sealed_secret="",
-            secret_kind="apiKey" if kind == "apiKey" else "secrets",
-            last4=last4,
+            secret_kind=secret.kind,
+            last4=secret.last4,
             config=config,
             is_default=bool(is_default) if is_default is not None else not existing,
             status="active",
             created_at=now,
             updated_at=now,
         )
-        sealed = self._state.keyring.seal(plaintext, sealing_context(draft))
+        sealed = self._state.keyring.seal(secret.plaintext, sealing_context(draft))
         created = await self._store.credentials.create(replace(draft, sealed_secret=sealed))
         await self._state.changed()
         return created
@@ -150,11 +136,12 @@ class CredentialService:
             raise BadRequest("provider cannot change; create a new credential", code="invalid_request")
         changes: dict[str, Any] = {}
         if "apiKey" in body or "secrets" in body:
-            kind, plaintext, last4 = parse_secret(body.get("apiKey"), body.get("secrets"))
+            secret = parse_secret(spec, body.get("apiKey"), body.get("secrets"))
             changes.update(
-                sealed_secret=self._state.keyring.seal(plaintext, sealing_context(current)), last4=last4
+                sealed_secret=self._state.keyring.seal(secret.plaintext, sealing_context(current)),
+                last4=secret.last4,
+                secret_kind=secret.kind,
             )
-            changes["secret_kind"] = kind
         if "config" in body:
             changes["config"] = validate_config(spec, body["config"])
         if "name" in body:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from tollgate.providers.registry import ProviderSpec
 from tollgate.store.records import ProviderCredential
@@ -19,8 +21,13 @@ class ResolvedCredential:
 
     credential: ProviderCredential
     spec: ProviderSpec
-    api_key: str
+    api_key: str  # "" for a secrets-bundle credential
     base_url: str
+    secrets: Mapping[str, str] | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        return self.credential.config
 
     def __repr__(self) -> str:  # keep the key out of any accidental repr
         return f"ResolvedCredential(id={self.credential.id!r}, provider={self.spec.id!r})"

@@ -17,6 +17,7 @@ from tollgate.core import jsonx
 from tollgate.core.clock import Clock
 from tollgate.core.errors import BadRequest, StateUnavailable, Unauthorized
 from tollgate.pricing.prices import ModelPrice
+from tollgate.providers.endpoints import base_url
 from tollgate.providers.registry import ProviderSpec
 from tollgate.services.changes import ChangeFeed
 from tollgate.services.credentials_base import ResolvedCredential, sealing_context
@@ -143,8 +144,14 @@ class LiveState:
 
     def open(self, credential: ProviderCredential, spec: ProviderSpec) -> ResolvedCredential:
         secret = jsonx.loads(self._keyring.open(credential.sealed_secret, sealing_context(credential)))
-        base_url = str(credential.config.get("baseUrl") or spec.base_url)
-        return ResolvedCredential(credential, spec, str(secret.get("apiKey", "")), base_url)
+        bundle = secret.get("secrets")
+        return ResolvedCredential(
+            credential,
+            spec,
+            str(secret.get("apiKey", "")),
+            base_url(spec, credential.config),
+            bundle if isinstance(bundle, dict) else None,
+        )
 
     def providers_for(self, workspace_id: str) -> set[str]:
         """Providers this workspace holds an active credential for."""
