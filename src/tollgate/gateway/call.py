@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from tollgate.core.errors import TollgateError
 from tollgate.providers.base import Operation
 from tollgate.providers.registry import ProviderSpec
 from tollgate.store.records import GatewayKey, UsageRecord
@@ -28,6 +29,28 @@ def clean_tag(value: object) -> str | None:
         return None
     text = value.strip()[:FEATURE_MAX]
     return text or None
+
+
+class StreamTranslator(Protocol):
+    """Rewrites a relayed native stream into the door's own format, event by event.
+
+    The native stream is still metered as it arrives (cost comes from the provider's own usage);
+    only what the client receives changes. One instance per stream.
+    """
+
+    content_type: str  # what the client receives, e.g. "text/event-stream"
+
+    def event(self, name: str | None, data: str) -> bytes:
+        """One native event: its SSE ``event:`` name (or event-stream ``:event-type``) and data text."""
+        ...
+
+    def end(self) -> bytes:
+        """After the native stream ended normally: closing events (final usage chunk, ``[DONE]``)."""
+        ...
+
+    def error(self, error: TollgateError) -> bytes:
+        """The stream broke: an in-stream error the door's SDK raises on."""
+        ...
 
 
 @dataclass(slots=True)
@@ -59,6 +82,8 @@ class GatewayCall:
     credential_name: str | None = None
     # The gateway asked upstream for stream usage on the client's behalf: hide that chunk.
     drop_usage_chunk: bool = False
+    # Set by a translating door: the stream is rewritten into the door's format as it is relayed.
+    translator: StreamTranslator | None = None
     # Whether the client has gone away (checked once a buffered answer is in, to mark the record).
     client_gone: Callable[[], Awaitable[bool]] | None = None
 

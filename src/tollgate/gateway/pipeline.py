@@ -26,6 +26,9 @@ from tollgate.providers.usage import meter_body
 from tollgate.services.state import LiveState
 from tollgate.store.records import GatewayKey, UsageRecord
 
+# Upstream headers that describe the native body, dropped when a door rewrites it.
+_NATIVE_BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding"})
+
 
 def tollgate_headers(
     request_id: str, record: UsageRecord | None, cache: str = "bypass"
@@ -119,9 +122,14 @@ class Gateway:
         state = StreamState()
         relay = Relay(call, response, self._recorder, timing, state, self._clock.monotonic, request_bytes)
         chunks = relay.sse() if "text/event-stream" in content_type else relay.raw()
+        headers = response.headers
+        if call.translator is not None:
+            content_type = call.translator.content_type
+            headers = [(k, v) for k, v in headers if k not in _NATIVE_BODY_HEADERS]
+            headers.append(("content-type", content_type))
         return Outcome(
             status=response.status,
-            headers=[*response.headers, *tollgate_headers(call.request_id, None)],
+            headers=[*headers, *tollgate_headers(call.request_id, None)],
             content_type=content_type,
             chunks=chunks,
             state=state,

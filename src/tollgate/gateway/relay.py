@@ -126,17 +126,28 @@ class Relay:
             self._finish(meter.result(), failure)
             await self._response.aclose()
         if failure is not None:
-            yield stream_error_event(call.spec.family, failure)
+            yield self._error_event(failure)
+        elif call.translator is not None:
+            yield call.translator.end()
+
+    def _error_event(self, failure: TollgateError) -> bytes:
+        translator = self._call.translator
+        if translator is not None:
+            return translator.error(failure)
+        return stream_error_event(self._call.spec.family, failure)
 
     def _pass(self, events: list[SseEvent], meter: StreamMeter) -> bytes:
         out: list[bytes] = []
+        translator = self._call.translator
         for event in events:
             self._data_chars += len(event.data)
-            if meter.observe(event):
-                out.append(event.raw)
+            forward = meter.observe(event)
             if meter.complete and self._state.record is None:
                 # The terminal event is about to go out: the record goes to the journal first.
                 self._finish(meter.result(), None)
+            if not forward:
+                continue
+            out.append(event.raw if translator is None else translator.event(event.event, event.data))
         return b"".join(out)
 
     async def raw(self) -> AsyncIterator[bytes]:
