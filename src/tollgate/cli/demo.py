@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tollgate.providers.registry import resolve_provider
+from tollgate.providers.registry import ProviderSpec, resolve_provider
 from tollgate.routes.wiring import AppContext
 from tollgate.testing import Simulator
 
@@ -26,11 +26,17 @@ class Demo:
 
 def simulator_credentials(simulator: Simulator, root: str, api_key: str) -> list[dict[str, Any]]:
     """Credential bodies for every simulated provider this version of the gateway serves."""
-    return [
-        {"provider": provider, "apiKey": api_key, "config": {"baseUrl": simulator.base_url(provider, root)}}
-        for provider in simulator.providers
-        if resolve_provider(provider) is not None
-    ]
+    bodies = []
+    for segment in simulator.providers:
+        spec = resolve_provider(segment)
+        if spec is not None:
+            bodies.append(simulator_credential(spec, segment, simulator.base_url(segment, root), api_key))
+    return bodies
+
+
+def simulator_credential(spec: ProviderSpec, name: str, base_url: str, api_key: str) -> dict[str, Any]:
+    """The credential body for one simulated provider (``name`` is how the simulator calls it)."""
+    return {"provider": name, "apiKey": api_key, "config": {"baseUrl": base_url}}
 
 
 async def prepare_demo(ctx: AppContext, simulator: Simulator, simulator_root: str) -> Demo:
