@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import botocore.config
 import botocore.session
 import httpx2
 import pytest
@@ -16,10 +17,15 @@ from botocore.exceptions import EventStreamError as BotoEventStreamError
 from tollgate.core import jsonx
 from tollgate.providers.eventstream import EventMessage, EventStreamDecoder, EventStreamError
 from tollgate.providers.sigv4 import AwsCredentials, bedrock_path, sign_request
-from tollgate.testing import Scenario, Simulator, SimulatorServer, _simulator
-from tollgate.testing._bedrock import SIM_ACCESS_KEY_ID, SIM_SECRET_ACCESS_KEY, bedrock_route
-from tollgate.testing._errors import ErrorStyle
-from tollgate.testing._providers import DEFAULT_MODELS, Auth, ProviderSpec, build_providers
+from tollgate.testing import Scenario, Simulator, SimulatorServer
+from tollgate.testing._bedrock import (
+    SIM_ACCESS_KEY_ID,
+    SIM_REGION,
+    SIM_SECRET_ACCESS_KEY,
+    SIM_SESSION_ACCESS_KEY_ID,
+    SIM_SESSION_SECRET_ACCESS_KEY,
+    SIM_SESSION_TOKEN,
+)
 
 MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 MESSAGES: Any = [{"role": "user", "content": [{"text": "one two three"}]}]
@@ -27,29 +33,10 @@ PROMPT = 3 + 4
 CREDS = AwsCredentials(SIM_ACCESS_KEY_ID, SIM_SECRET_ACCESS_KEY)
 
 
-# Not in the shared provider table yet: the gateway must support aws_bedrock first, since the demo and
-# the e2e tenant create a credential for every provider the simulator serves. Until then this module
-# serves a simulator whose table has the entry the wiring session will add to ``build_providers``.
-BEDROCK = ProviderSpec("aws_bedrock", "bedrock", "/bedrock", Auth.AWS, ErrorStyle.MISTRAL, bedrock_route())
-
-
-def _with_bedrock(models: Any = DEFAULT_MODELS) -> Any:
-    return {**build_providers(models), BEDROCK.segment: BEDROCK}
-
-
-@pytest.fixture(scope="module")
-def served() -> Iterator[SimulatorServer]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_simulator, "build_providers", _with_bedrock)
-        simulator = Simulator()
-    with SimulatorServer(simulator) as server:
-        yield server
-
-
 def _client(server: SimulatorServer, secret: str = SIM_SECRET_ACCESS_KEY) -> BaseClient:
     return botocore.session.get_session().create_client(
         "bedrock-runtime",
-        region_name="us-east-1",
+        region_name=SIM_REGION,
         endpoint_url=server.base_url("aws_bedrock"),
         aws_access_key_id=SIM_ACCESS_KEY_ID,
         aws_secret_access_key=secret,
@@ -162,14 +149,16 @@ def _post(
     now: datetime | None = None,
     creds: AwsCredentials = CREDS,
     scenario: dict[str, Any] | None = None,
+    model: str = MODEL,
+    region: str = SIM_REGION,
 ) -> httpx2.Response:
-    url = server.base_url("aws_bedrock") + bedrock_path(MODEL, operation)
+    url = server.base_url("aws_bedrock") + bedrock_path(model, operation)
     raw = jsonx.dumps(body)
     headers = {"content-type": "application/json"}
     if scenario is not None:
         headers["x-sim-scenario"] = jsonx.dumps(scenario).decode()
     headers |= sign_request(
-        "POST", url, headers, raw, credentials=creds, region="us-east-1", now=now or datetime.now(UTC)
+        "POST", url, headers, raw, credentials=creds, region=region, now=now or datetime.now(UTC)
     )
     with httpx2.Client(timeout=10) as http:
         return http.post(url, content=raw, headers=headers)
@@ -288,3 +277,74 @@ def test_error_status_answers_that_status(server: SimulatorServer) -> None:
     )
     assert response.status_code == 429
     assert response.json()["message"] == "busy"
+    assert response.headers["x-amzn-errortype"].startswith("ThrottlingException:")
+
+
+# --- what the gateway's wiring leans on: count-tokens, temporary keys, the region, the model id -----
+
+
+def test_botocore_count_tokens_matches_what_converse_reports(client: BaseClient, sim: Simulator) -> None:
+    counted = client.count_tokens(
+        modelId=MODEL, input={"converse": {"messages": MESSAGES, "system": [{"text": "be brief"}]}}
+    )
+    reply = client.converse(modelId=MODEL, messages=MESSAGES, system=[{"text": "be brief"}])
+    assert counted["inputTokens"] == reply["usage"]["inputTokens"] == PROMPT + 2 + 4
+    assert sim.received[-2].path == f"/bedrock/model/{MODEL}/count-tokens"
+
+
+def test_temporary_credentials_need_their_session_token(server: SimulatorServer) -> None:
+    temporary = AwsCredentials(SIM_SESSION_ACCESS_KEY_ID, SIM_SESSION_SECRET_ACCESS_KEY, SIM_SESSION_TOKEN)
+    assert _post(server, "converse", {"messages": MESSAGES}, creds=temporary).status_code == 200
+    for token in (None, "IQoJb3JpZ2luX2VjE-someone-elses-token"):
+        refused = _post(
+            server,
+            "converse",
+            {"messages": MESSAGES},
+            creds=AwsCredentials(SIM_SESSION_ACCESS_KEY_ID, SIM_SESSION_SECRET_ACCESS_KEY, token),
+        )
+        assert refused.status_code == 403
+        assert refused.headers["x-amzn-errortype"].startswith("UnrecognizedClientException:")
+        assert refused.json()["message"] == "The security token included in the request is invalid."
+
+
+def test_a_signature_for_another_region_is_refused(server: SimulatorServer) -> None:
+    response = _post(server, "converse", {"messages": MESSAGES}, region="eu-west-1")
+    assert response.status_code == 403
+    assert response.headers["x-amzn-errortype"].startswith("InvalidSignatureException:")
+    assert "scoped to a valid region, not 'eu-west-1'; expected 'us-east-1'" in response.json()["message"]
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "claude-nonsense"])
+def test_an_id_that_is_no_bedrock_model_is_a_validation_error(server: SimulatorServer, model: str) -> None:
+    for operation, body in (
+        ("converse", {"messages": MESSAGES}),
+        ("count-tokens", {"input": {"converse": {"messages": MESSAGES}}}),
+    ):
+        response = _post(server, operation, body, model=model)
+        assert response.status_code == 400
+        assert response.headers["x-amzn-errortype"].startswith("ValidationException:")
+        assert response.json() == {"message": "The provided model identifier is invalid."}
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+        "amazon.nova-lite-v1:0",
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0",
+    ],
+)
+def test_inference_profiles_and_arns_are_model_ids(server: SimulatorServer, model: str) -> None:
+    assert _post(server, "converse", {"messages": MESSAGES}, model=model).status_code == 200
+
+
+def test_a_missing_or_unknown_key_is_refused_the_aws_way() -> None:
+    with SimulatorServer(Simulator(valid_keys={SIM_ACCESS_KEY_ID})) as strict:
+        url = strict.base_url("aws_bedrock") + bedrock_path(MODEL, "converse")
+        missing = httpx2.post(url, json={"messages": MESSAGES})
+        unknown = httpx2.post(url, json={"messages": MESSAGES}, headers={"authorization": "Bearer not-a-key"})
+        signed = _post(strict, "converse", {"messages": MESSAGES})
+    assert (missing.status_code, unknown.status_code, signed.status_code) == (403, 403, 200)
+    assert missing.headers["x-amzn-errortype"].startswith("MissingAuthenticationTokenException:")
+    assert unknown.headers["x-amzn-errortype"].startswith("UnrecognizedClientException:")
+    assert "not-a-key" not in unknown.text

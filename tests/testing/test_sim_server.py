@@ -19,6 +19,8 @@ def test_base_urls_follow_each_sdks_convention() -> None:
     sim = Simulator()
     root = "http://127.0.0.1:9/"
     assert {provider: sim.base_url(provider, root) for provider in sim.providers} == {
+        "google_vertex": "http://127.0.0.1:9/vertex",  # a credential's config.endpointUrl
+        "google_vertex_oauth": "http://127.0.0.1:9/vertex-oauth",  # + /token: its config.tokenUri
         "openai": "http://127.0.0.1:9/openai/v1",
         "anthropic": "http://127.0.0.1:9/anthropic",
         "gemini": "http://127.0.0.1:9/gemini",
@@ -28,10 +30,13 @@ def test_base_urls_follow_each_sdks_convention() -> None:
         "openrouter": "http://127.0.0.1:9/openrouter/api/v1",
         "together": "http://127.0.0.1:9/together/v1",
         "perplexity": "http://127.0.0.1:9/perplexity",
+        "cohere": "http://127.0.0.1:9/cohere",
         "openai_compatible": "http://127.0.0.1:9/compat/v1",
+        "azure_openai": "http://127.0.0.1:9/azure",  # a credential's config.endpoint
+        "aws_bedrock": "http://127.0.0.1:9/bedrock",  # the us-east-1 runtime endpoint
     }
-    with pytest.raises(ValueError, match="cohere"):
-        sim.base_url("cohere", root)
+    with pytest.raises(ValueError, match="no-such-provider"):
+        sim.base_url("no-such-provider", root)
 
 
 def test_background_server_picks_a_free_port_and_stops() -> None:

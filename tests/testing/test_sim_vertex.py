@@ -34,8 +34,7 @@ from tollgate.providers.vertex_urls import (
     vertex_config,
 )
 from tollgate.testing import Scenario, Simulator, SimulatorServer
-from tollgate.testing import _simulator as simulator_module
-from tollgate.testing._providers import build_providers, vertex_specs
+from tollgate.testing._providers import vertex_token_uri
 from tollgate.testing._vertex import VertexUpstream
 
 EMAIL = "sim@my-proj.iam.gserviceaccount.com"
@@ -91,14 +90,7 @@ def sim_clock() -> FakeClock:
 
 @pytest.fixture(scope="module")
 def vertex_served(vertex: VertexUpstream, sim_clock: FakeClock) -> Iterator[SimulatorServer]:
-    # Vertex is not in the default provider table yet (see vertex_specs): add it for this simulator only.
-    def with_vertex(models: Any = ()) -> Any:
-        return {**build_providers(), **{spec.segment: spec for spec in vertex_specs(vertex)}}
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(simulator_module, "build_providers", with_vertex)
-        sim = Simulator(clock=sim_clock)
-    with SimulatorServer(sim) as server:
+    with SimulatorServer(Simulator(clock=sim_clock, vertex=vertex)) as server:
         yield server
 
 
@@ -321,3 +313,47 @@ async def test_scenario_knobs_apply_to_vertex_calls_not_to_the_token_endpoint(
     )
     assert response.status == 429 and jsonx.loads(raw)["error"]["status"] == "RESOURCE_EXHAUSTED"
     assert server.sim.pending == 0 and source.exchanges == 1
+
+
+async def test_the_revoke_token_knob_is_a_401_only_a_new_token_recovers_from(
+    server: SimulatorServer,
+    account: ServiceAccount,
+    transport: AiohttpTransport,
+    config: VertexConfig,
+    sim_clock: FakeClock,
+    vertex: VertexUpstream,
+) -> None:
+    url = gemini_url(config, "gemini-2.5-flash", stream=False)
+    source = _source(server, account, transport, sim_clock)
+    first = await source.token()
+    server.sim.enqueue(Scenario(revoke_token=True), provider="google_vertex")
+    refused = httpx2.post(url, json=GEMINI_BODY, headers={"authorization": f"Bearer {first}"}, timeout=10)
+    assert refused.status_code == 401 and refused.json()["error"]["status"] == "UNAUTHENTICATED"
+    again = httpx2.post(url, json=GEMINI_BODY, headers={"authorization": f"Bearer {first}"}, timeout=10)
+    assert again.status_code == 401  # revoked for good, not just for one call
+    source.invalidate(first)
+    response, _ = await _call(source, transport, url, GEMINI_BODY)
+    assert response.status == 200 and vertex.issued == 2
+
+
+async def test_two_revocations_in_a_row_are_a_clear_error_after_one_refresh(
+    server: SimulatorServer,
+    account: ServiceAccount,
+    transport: AiohttpTransport,
+    config: VertexConfig,
+    sim_clock: FakeClock,
+    vertex: VertexUpstream,
+) -> None:
+    for _ in range(2):
+        server.sim.enqueue(Scenario(revoke_token=True), provider="google_vertex")
+    source = _source(server, account, transport, sim_clock)
+    with pytest.raises(VertexAuthError) as caught:
+        await _call(source, transport, gemini_url(config, "gemini-2.5-flash", stream=False), GEMINI_BODY)
+    assert caught.value.details == {"upstream_status": 401} and EMAIL in caught.value.message
+    assert source.exchanges == 2 and vertex.issued == 2  # refreshed exactly once
+
+
+def test_the_token_uri_goes_with_the_vertex_base_url(server: SimulatorServer) -> None:
+    assert vertex_token_uri(server.base_url("google_vertex")) == (
+        server.base_url("google_vertex_oauth") + "/token"
+    )

@@ -7,6 +7,7 @@ Usage: ``input_tokens`` is uncached input only; ``cache_read_input_tokens`` and
 Streams are named events: ``message_start`` (input and cache usage, provisional ``output_tokens: 1``),
 ``content_block_start``, ``ping``, ``content_block_delta`` × N, ``content_block_stop``, ``message_delta``
 (stop reason and cumulative usage), ``message_stop``. In-stream errors are ``event: error``.
+A request that forces a tool gets a ``tool_use`` block instead of text (``_tools``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tollgate.core import jsonx
 from tollgate.testing._errors import ErrorStyle, bad_request, error_payload
 from tollgate.testing._sse import event_frame
 from tollgate.testing._tokens import Tally, answer_pieces, answer_text, count_prompt, tally
+from tollgate.testing._tools import argument_pieces, arguments, forced_anthropic
 from tollgate.testing._types import Call, Headers, Reply, StreamPlan
 
 _STYLE = ErrorStyle.ANTHROPIC
@@ -73,6 +75,14 @@ def create_message(call: Call) -> Reply | StreamPlan:
         "stop_reason": "max_tokens" if counts.truncated else "end_turn",
         "stop_sequence": None,
     }
+    if (tool := forced_anthropic(body)) is not None:  # see _tools
+        use = {
+            "type": "tool_use",
+            "id": call.ident("toolu_"),
+            "name": tool,
+            "input": arguments(counts.visible),
+        }
+        message["content"], message["stop_reason"] = [use], "tool_use"
     if not call.scenario.omit_usage:
         message["usage"] = _usage(counts)
     if body.get("stream") is True:
@@ -104,20 +114,22 @@ def _stream(call: Call, message: dict[str, Any], counts: Tally, headers: Headers
     start = {**message, "content": [], "stop_reason": None}
     if not omit:
         start["usage"] = {**_input_usage(counts), "output_tokens": 1, "service_tier": "standard"}
+    block: dict[str, Any] = {"type": "text", "text": ""}
+    deltas = [{"type": "text_delta", "text": p} for p in answer_pieces(counts.visible, call.scenario.chunks)]
+    if message["content"][0]["type"] == "tool_use":  # a forced tool call: its input streams as JSON text
+        block = {**message["content"][0], "input": {}}
+        pieces = argument_pieces(counts.visible, call.scenario.chunks)
+        deltas = [{"type": "input_json_delta", "partial_json": p} for p in pieces]
     head = [
         event_frame("message_start", {"type": "message_start", "message": start}),
         event_frame(
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            "content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}
         ),
         event_frame("ping", {"type": "ping"}),
     ]
     content = [
-        event_frame(
-            "content_block_delta",
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
-        )
-        for piece in answer_pieces(counts.visible, call.scenario.chunks)
+        event_frame("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+        for delta in deltas
     ]
     delta: dict[str, Any] = {
         "type": "message_delta",

@@ -1,26 +1,37 @@
-"""AWS Bedrock Converse and ConverseStream (PROVIDERS.md A.6).
+"""AWS Bedrock Converse, ConverseStream and CountTokens (PROVIDERS.md A.6), as one regional endpoint.
 
-Routes, under the provider's prefix: ``POST /model/{modelId}/converse`` and
-``POST /model/{modelId}/converse-stream`` (the id percent-encoded, ``:`` as ``%3A``).
+Routes, under the provider's prefix: ``POST /model/{modelId}/converse``,
+``POST /model/{modelId}/converse-stream`` and ``POST /model/{modelId}/count-tokens`` (the id
+percent-encoded, ``:`` as ``%3A``). An id that is no Bedrock model id (``provider.name``, an
+inference profile ``us.provider.name``, or an ARN) is a ``ValidationException``.
 
 Auth is either a SigV4 signature (service ``bedrock``), recomputed here from the request and the
-secret the credential table holds for its access key id, or ``Authorization: Bearer <Bedrock API key>``.
-A signature that does not check out gets 403 with the exception AWS names (``InvalidSignatureException``,
-``UnrecognizedClientException``, …). The path is re-encoded the way the AWS SDKs encode it before
-checking, since the server hands the simulator the decoded path.
+secret the ``AwsAccount`` holds for its access key id, or ``Authorization: Bearer <Bedrock API key>``.
+The simulator is the ``us-east-1`` endpoint (``SIM_REGION``): a signature scoped to another region is
+refused, as AWS refuses it. A temporary key (``SIM_SESSION_ACCESS_KEY_ID``) must come with its session
+token in ``x-amz-security-token``. A request that does not check out gets 403 with the exception AWS
+names (``InvalidSignatureException``, ``UnrecognizedClientException``, …). The path is re-encoded the
+way the AWS SDKs encode it before checking, since the server hands the simulator the decoded path.
 
 Usage: ``inputTokens`` excludes ``cacheReadInputTokens`` and ``cacheWriteInputTokens``; ``outputTokens``
 includes reasoning; ``totalTokens`` is the sum of all four. ConverseStream answers
 ``application/vnd.amazon.eventstream`` frames: ``messageStart``, (reasoning: ``contentBlockDelta`` ×2 and
 ``contentBlockStop`` on block 0), ``contentBlockDelta`` × N, ``contentBlockStop``, ``messageStop``, then
-``metadata {usage, metrics}``; every payload carries the random-length ``p`` padding field. An in-stream
-error is an ``exception`` frame (``throttlingException``) inside the 200.
+``metadata {usage, metrics}``; every payload carries the random-length ``p`` padding field.
+
+The stream knobs, in binary: ``midstream_error_after`` is an ``exception`` frame
+(``throttlingException``) inside the 200; ``malformed_after`` puts bytes where a frame's prelude
+belongs, so its prelude CRC fails; ``disconnect_after`` at or past the last content chunk drops the
+connection before ``messageStop`` and ``metadata``. ``error_status`` answers ``{"message"}`` with the
+exception in ``x-amzn-ErrorType``.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from types import MappingProxyType
@@ -29,27 +40,39 @@ from typing import Any
 from tollgate.core import jsonx
 from tollgate.providers.eventstream import CONTENT_TYPE, encode_event, event_headers, exception_headers
 from tollgate.providers.sigv4 import SignatureRejected, bedrock_path, verify_sigv4
-from tollgate.testing._errors import format_retry_after
-from tollgate.testing._tokens import Tally, answer_pieces, answer_text, count_prompt, tally
+from tollgate.testing._errors import ErrorStyle, error_reply
+from tollgate.testing._tokens import Tally, answer_pieces, answer_text, count_prompt, count_words, tally
 from tollgate.testing._types import Call, Handler, Headers, Reply, StreamPlan
 
+SIM_REGION = "us-east-1"
 SIM_ACCESS_KEY_ID = "AKIASIMULATOR"
 SIM_SECRET_ACCESS_KEY = "simulator/Secret+Access/Key0000000000000"  # fixed: tests sign with it
-DEFAULT_CREDENTIALS: Mapping[str, str] = MappingProxyType({SIM_ACCESS_KEY_ID: SIM_SECRET_ACCESS_KEY})
+# Temporary (STS) credentials: the key is only good together with its session token.
+SIM_SESSION_ACCESS_KEY_ID = "ASIASIMULATOR"
+SIM_SESSION_SECRET_ACCESS_KEY = "simulator/Session+Secret/Key000000000000"
+SIM_SESSION_TOKEN = "IQoJb3JpZ2luX2VjEsimulator/session+token=="
 EVENT_STREAM = CONTENT_TYPE.encode()
 _PADDING = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456"
+_MODEL_ID = re.compile(r"[a-z][a-z0-9-]*\.[A-Za-z0-9._:-]+|arn:aws[a-z-]*:bedrock:.+")
+_OPERATIONS = ("converse", "converse-stream", "count-tokens")
+_INVALID_TOKEN = "The security token included in the request is invalid."
 
-_ERROR_TYPES: Mapping[int, tuple[str, str]] = MappingProxyType(
-    {
-        400: ("ValidationException", "Malformed input request, please reformat your input and try again."),
-        403: ("AccessDeniedException", "You don't have access to the model with the specified model ID."),
-        404: ("ResourceNotFoundException", "The requested resource could not be found."),
-        408: ("ModelTimeoutException", "Model has timed out in processing the request."),
-        424: ("ModelErrorException", "The model produced an error."),
-        429: ("ThrottlingException", "Too many requests, please wait before trying again."),
-        500: ("InternalServerException", "The server encountered an internal error."),
-        503: ("ServiceUnavailableException", "The service is temporarily unable to handle the request."),
-    }
+
+@dataclass(frozen=True, slots=True)
+class AwsAccount:
+    """What the simulated endpoint knows: the secret of each access key id, the session token each
+    temporary key must come with, and its region (None: whatever region the signer scoped to)."""
+
+    secrets: Mapping[str, str]
+    session_tokens: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    region: str | None = SIM_REGION
+
+
+DEFAULT_ACCOUNT = AwsAccount(
+    MappingProxyType(
+        {SIM_ACCESS_KEY_ID: SIM_SECRET_ACCESS_KEY, SIM_SESSION_ACCESS_KEY_ID: SIM_SESSION_SECRET_ACCESS_KEY}
+    ),
+    MappingProxyType({SIM_SESSION_ACCESS_KEY_ID: SIM_SESSION_TOKEN}),
 )
 
 
@@ -62,17 +85,19 @@ def bedrock_error_reply(
     request_id: str = "00000000-0000-0000-0000-000000000000",
 ) -> Reply:
     """A Bedrock error: ``{"message"}`` with the exception named in ``x-amzn-ErrorType``."""
-    default_type, text = _ERROR_TYPES.get(
-        status, ("InternalServerException" if status >= 500 else "ValidationException", "")
+    headers: Headers = ((b"x-amzn-requestid", request_id.encode()),)
+    return error_reply(
+        ErrorStyle.BEDROCK, status, message, retry_after=retry_after, code=error_type, headers=headers
     )
-    kind = error_type or default_type
-    headers: Headers = (
-        (b"x-amzn-errortype", f"{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/".encode()),
-        (b"x-amzn-requestid", request_id.encode()),
-    )
-    if retry_after is not None:
-        headers = (*headers, (b"retry-after", format_retry_after(retry_after)))
-    return Reply(status, jsonx.dumps({"message": message or text}), headers)
+
+
+def bedrock_unauthorized(key: str | None) -> Reply:
+    """AWS's answer to a request without a signature or key, or with one it does not know (403)."""
+    if key is None:
+        return bedrock_error_reply(
+            403, "Missing Authentication Token", error_type="MissingAuthenticationTokenException"
+        )
+    return bedrock_error_reply(403, _INVALID_TOKEN, error_type="UnrecognizedClientException")
 
 
 def bedrock_key(headers: Mapping[str, str]) -> str | None:
@@ -87,22 +112,18 @@ def bedrock_key(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def bedrock_route(
-    credentials: Mapping[str, str] = DEFAULT_CREDENTIALS, region: str | None = None
-) -> Callable[[str, str], Handler | None]:
-    """The resolver for ``/model/{modelId}/{converse|converse-stream}``.
-
-    ``credentials`` maps access key ids to secrets for SigV4; ``region=None`` accepts any region.
-    """
-    table = MappingProxyType(dict(credentials))
+def bedrock_route(account: AwsAccount = DEFAULT_ACCOUNT) -> Callable[[str, str], Handler | None]:
+    """The resolver for ``/model/{modelId}/{converse|converse-stream|count-tokens}``."""
 
     def resolve(method: str, rest: str) -> Handler | None:
         if method != "POST" or not rest.startswith("/model/"):
             return None
         model, _, operation = rest[len("/model/") :].rpartition("/")
-        if not model or operation not in ("converse", "converse-stream"):
+        if not model or operation not in _OPERATIONS:
             return None
-        return partial(_converse, model=model, stream=operation == "converse-stream", auth=(table, region))
+        if operation == "count-tokens":
+            return partial(_count_tokens, model=model, account=account)
+        return partial(_converse, model=model, stream=operation == "converse-stream", account=account)
 
     return resolve
 
@@ -112,29 +133,36 @@ def _request_id(call: Call) -> str:
     return f"{call.serial & 0xFFFFFFFF:08x}-0000-4000-8000-{call.serial & 0xFFFFFFFFFFFF:012x}"
 
 
-def _authenticate(
-    call: Call, model: str, stream: bool, auth: tuple[Mapping[str, str], str | None]
-) -> Reply | None:
+def _authenticate(call: Call, model: str, operation: str, account: AwsAccount) -> Reply | None:
     request = call.request
     if (request.header("authorization") or "").lower().startswith("bearer "):
         return None  # a Bedrock API key: the simulator's key check already accepted it
-    operation = "converse-stream" if stream else "converse"
     prefix = request.path[: request.path.find("/model/")]
-    secrets, region = auth
     try:
-        verify_sigv4(
+        key = verify_sigv4(
             request.method,
             prefix + bedrock_path(model, operation),
             request.query_string,
             request.headers,
             request.body,
-            secrets=secrets,
-            region=region,
+            secrets=account.secrets,
+            region=account.region,
             now=datetime.fromtimestamp(call.created, UTC),
         )
     except SignatureRejected as exc:
         return bedrock_error_reply(403, exc.message, error_type=exc.aws_type, request_id=_request_id(call))
+    expected = account.session_tokens.get(key)
+    if expected is not None and request.header("x-amz-security-token") != expected:
+        return bedrock_error_reply(
+            403, _INVALID_TOKEN, error_type="UnrecognizedClientException", request_id=_request_id(call)
+        )
     return None
+
+
+def _unknown_model(call: Call, model: str) -> Reply | None:
+    if _MODEL_ID.fullmatch(model):
+        return None
+    return bedrock_error_reply(400, "The provided model identifier is invalid.", request_id=_request_id(call))
 
 
 def _invalid(call: Call) -> Reply | None:
@@ -153,11 +181,31 @@ def _invalid(call: Call) -> Reply | None:
     return None
 
 
-def _converse(
-    call: Call, *, model: str, stream: bool, auth: tuple[Mapping[str, str], str | None]
-) -> Reply | StreamPlan:
+def _count_tokens(call: Call, *, model: str, account: AwsAccount) -> Reply:
+    """``{"input": {"converse": {messages, system?}}}`` (or ``{"invokeModel": {"body"}}``) ->
+    ``{"inputTokens"}``: what Converse would report as input for the same messages."""
+    problem = _authenticate(call, model, "count-tokens", account) or _unknown_model(call, model)
+    if problem is not None:
+        return problem
+    source = call.body.get("input")
+    converse = source.get("converse") if isinstance(source, dict) else None
+    invoke = source.get("invokeModel") if isinstance(source, dict) else None
+    if isinstance(converse, dict) and isinstance(converse.get("messages"), list) and converse["messages"]:
+        tokens = count_prompt(converse["messages"], converse.get("system"))
+    elif isinstance(invoke, dict) and isinstance(invoke.get("body"), str):
+        tokens = max(count_words(invoke["body"]), 1)
+    else:
+        return bedrock_error_reply(
+            400, "The input must be either converse or invokeModel.", request_id=_request_id(call)
+        )
+    headers: Headers = ((b"x-amzn-requestid", _request_id(call).encode()),)
+    return Reply(200, jsonx.dumps({"inputTokens": tokens}), headers)
+
+
+def _converse(call: Call, *, model: str, stream: bool, account: AwsAccount) -> Reply | StreamPlan:
     request_id = _request_id(call)
-    problem = _authenticate(call, model, stream, auth) or _invalid(call)
+    operation = "converse-stream" if stream else "converse"
+    problem = _authenticate(call, model, operation, account) or _unknown_model(call, model) or _invalid(call)
     if problem is not None:
         return problem
     body = call.body
@@ -245,3 +293,10 @@ def _stream(call: Call, counts: Tally, stop: str, metrics: dict[str, int], heade
         return encode_event(exception_headers("throttlingException"), jsonx.dumps({"message": message}))
 
     return StreamPlan(head, content, tail, error, headers, EVENT_STREAM)
+
+
+def bedrock_credential(name: str, base_url: str) -> dict[str, Any]:
+    """A credential body whose requests the simulated endpoint accepts: the account's permanent key
+    (a SigV4 secrets bundle), its region, and the simulator as the base URL."""
+    secrets = {"accessKeyId": SIM_ACCESS_KEY_ID, "secretAccessKey": SIM_SECRET_ACCESS_KEY}
+    return {"provider": name, "secrets": secrets, "config": {"region": SIM_REGION, "baseUrl": base_url}}

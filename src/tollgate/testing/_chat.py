@@ -1,7 +1,7 @@
 """Chat Completions for the whole OpenAI-compatible family (PROVIDERS.md A.1, A.8, A.10).
 
 Streams are ``data:`` frames only: a role chunk, one chunk per content piece, a finish chunk, the
-flavor's usage chunk(s), then ``data: [DONE]``.
+flavor's usage chunk(s), then ``data: [DONE]``. A request that forces a tool gets a call to it (``_tools``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,13 @@ from tollgate.testing._errors import ErrorStyle, bad_request, error_payload
 from tollgate.testing._flavors import ChatFlavor, UsagePlacement
 from tollgate.testing._sse import DONE, data_frame
 from tollgate.testing._tokens import Tally, answer_pieces, answer_text, count_prompt, tally
+from tollgate.testing._tools import argument_pieces, arguments, forced_openai
 from tollgate.testing._types import Call, Handler, Headers, Reply, StreamPlan
 
 _ALWAYS = (UsagePlacement.EXTRA_CHUNK_ALWAYS, UsagePlacement.FINISH_CHUNK)
+_SAFE = {"filtered": False, "severity": "safe"}
+CONTENT_FILTER_RESULTS = {name: _SAFE for name in ("hate", "self_harm", "sexual", "violence")}
+PROMPT_FILTER_RESULTS = [{"prompt_index": 0, "content_filter_results": CONTENT_FILTER_RESULTS}]
 _OBFUSCATION_PAD = "abcdefghijklmnop"
 
 
@@ -60,16 +64,24 @@ def chat_completion(call: Call, flavor: ChatFlavor) -> Reply | StreamPlan:
     if body.get("stream") is True:
         return _ChatStream(call, flavor, counts, ident).plan(headers)
     message = {"role": "assistant", "content": answer_text(counts.visible), **flavor.message_extras}
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": _finish(counts)}
+    if (tool := forced_openai(body)) is not None:  # see _tools
+        arguments_text = jsonx.dumps(arguments(counts.visible)).decode()
+        function = {"name": tool, "arguments": arguments_text}
+        message["content"] = None
+        message["tool_calls"] = [{"id": call.ident("call_"), "type": "function", "function": function}]
+        choice["finish_reason"] = "tool_calls"
     payload: dict[str, Any] = {
         "id": ident,
         "object": "chat.completion",
         "created": call.created,
         "model": call.reported_model(body["model"]),
-        "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": _finish(counts)},
-        ],
+        "choices": [choice],
         **served_tier(flavor.extras(), body),
     }
+    if flavor.content_filters:
+        choice["content_filter_results"] = CONTENT_FILTER_RESULTS
+        payload["prompt_filter_results"] = PROMPT_FILTER_RESULTS
     if not call.scenario.omit_usage:
         payload["usage"] = flavor.usage(counts)
     return Reply(200, jsonx.dumps(payload), headers, answer=True)
@@ -103,6 +115,8 @@ class _ChatStream:
         # OpenAI marks every chunk "usage": null once usage was asked for.
         self._null_usage = flavor.null_usage and asked
         self._obfuscate = flavor.obfuscation and options.get("include_obfuscation") is not False
+        self._tool = forced_openai(call.body)  # a forced tool call: its arguments stream as JSON text
+        self._tool_id = call.ident("call_")
         self._base = {
             "id": ident,
             "object": "chat.completion.chunk",
@@ -117,8 +131,15 @@ class _ChatStream:
             chunk["usage"] = usage
         return data_frame(chunk)
 
-    def _content(self, piece: str) -> bytes:
-        choice = {"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}
+    def _content(self, piece: str, first: bool = False) -> bytes:
+        delta: dict[str, Any] = {"content": piece}
+        if self._tool is not None:
+            call: dict[str, Any] = {"index": 0, "function": {"arguments": piece}}
+            if first:
+                call = {**call, "id": self._tool_id, "type": "function"}
+                call["function"] = {"name": self._tool, "arguments": piece}
+            delta = {"tool_calls": [call]}
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
         chunk: dict[str, Any] = {**self._base, "choices": [choice]}
         if self._null_usage:
             chunk["usage"] = None
@@ -128,7 +149,8 @@ class _ChatStream:
 
     def _tail(self) -> list[bytes]:
         placement = self._flavor.placement
-        finish = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": _finish(self._counts)}
+        reason = "tool_calls" if self._tool is not None else _finish(self._counts)
+        finish = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": reason}
         usage = self._flavor.usage(self._counts) if self._send_usage else None
         if usage is not None and placement in (
             UsagePlacement.FINISH_CHUNK,
@@ -160,6 +182,10 @@ class _ChatStream:
             return data_frame({**self._base, "error": error, "choices": [choice]})
         return data_frame({"error": error_payload(ErrorStyle.OPENAI, 500, message)["error"]})
 
+    def _pieces(self) -> list[str]:
+        split = argument_pieces if self._tool is not None else answer_pieces
+        return split(self._counts.visible, self._call.scenario.chunks)
+
     def plan(self, headers: Headers) -> StreamPlan:
         role = {
             "index": 0,
@@ -167,12 +193,14 @@ class _ChatStream:
             "logprobs": None,
             "finish_reason": None,
         }
+        head = [*self._flavor.comments, self._chunk([role])]
+        if self._flavor.content_filters:
+            # Azure opens with a chunk that has no choices, only the prompt's filter results.
+            prelude = {"id": "", "object": "", "created": 0, "model": "", "choices": []}
+            head.insert(0, data_frame({**prelude, "prompt_filter_results": PROMPT_FILTER_RESULTS}))
         return StreamPlan(
-            head=[*self._flavor.comments, self._chunk([role])],
-            content=[
-                self._content(piece)
-                for piece in answer_pieces(self._counts.visible, self._call.scenario.chunks)
-            ],
+            head=head,
+            content=[self._content(piece, index == 0) for index, piece in enumerate(self._pieces())],
             tail=self._tail(),
             error_frame=self._error,
             headers=headers,

@@ -1,7 +1,8 @@
-"""Error bodies in each provider's own shape (PROVIDERS.md A.1, A.3, A.4, A.8, A.10)."""
+"""Error bodies in each provider's own shape (PROVIDERS.md A.1, A.3, A.4, A.6, A.8, A.9, A.10)."""
 
 from __future__ import annotations
 
+import uuid
 from enum import Enum
 from types import MappingProxyType
 from typing import Any
@@ -16,6 +17,8 @@ class ErrorStyle(Enum):
     OPENROUTER = "openrouter"  # {"error": {"code": <status>, "message", "metadata"?}}
     ANTHROPIC = "anthropic"  # {"type": "error", "error": {"type", "message"}, "request_id"}
     GEMINI = "gemini"  # {"error": {"code", "message", "status", "details"}}
+    COHERE = "cohere"  # {"id": <uuid>, "message"}
+    BEDROCK = "bedrock"  # {"message"}, the exception named in the x-amzn-ErrorType header
 
 
 _OPENAI_KINDS: MappingProxyType[int, tuple[str, str | None, str]] = MappingProxyType(
@@ -77,6 +80,46 @@ _GEMINI_STATUSES: MappingProxyType[int, tuple[str, str]] = MappingProxyType(
 )
 
 
+# Cohere's own wording; 498 (invalid token) and 499 (cancelled) are its non-standard statuses.
+_COHERE_MESSAGES: MappingProxyType[int, str] = MappingProxyType(
+    {
+        400: "invalid request",
+        401: "invalid api token",
+        402: "Please add or update your payment method.",
+        403: "You do not have access to this resource.",
+        404: "not found",
+        422: "unprocessable entity",
+        429: "You are past the rate limit for this API key. Please wait and try again.",
+        498: "invalid api token",
+        499: "request cancelled",
+        500: "internal server error, this has been reported to our developers",
+        503: "service unavailable",
+        504: "the request timed out",
+    }
+)
+
+# AWS Bedrock runtime (A.6): the exception each status names, and its message.
+_BEDROCK_TYPES: MappingProxyType[int, tuple[str, str]] = MappingProxyType(
+    {
+        400: ("ValidationException", "Malformed input request, please reformat your input and try again."),
+        403: ("AccessDeniedException", "You don't have access to the model with the specified model ID."),
+        404: ("ResourceNotFoundException", "The requested resource could not be found."),
+        408: ("ModelTimeoutException", "Model has timed out in processing the request."),
+        424: ("ModelErrorException", "The model produced an error."),
+        429: ("ThrottlingException", "Too many requests, please wait before trying again."),
+        500: ("InternalServerException", "The server encountered an internal error."),
+        503: ("ServiceUnavailableException", "The service is temporarily unable to handle the request."),
+    }
+)
+BEDROCK_ERROR_NAMESPACE = "http://internal.amazon.com/coral/com.amazon.bedrock/"
+
+
+def bedrock_kind(status: int) -> tuple[str, str]:
+    """(exception name, default message) Bedrock answers ``status`` with."""
+    default = ("InternalServerException" if status >= 500 else "ValidationException", "")
+    return _BEDROCK_TYPES.get(status, default)
+
+
 def _openai_kind(status: int) -> tuple[str, str | None, str]:
     default = (
         ("server_error", None, "Upstream error.") if status >= 500 else ("invalid_request_error", None, "")
@@ -103,6 +146,11 @@ def error_payload(
             status, ("INTERNAL" if status >= 500 else "FAILED_PRECONDITION", "")
         )
         return {"error": {"code": status, "message": message or text, "status": name, "details": []}}
+    if style is ErrorStyle.BEDROCK:
+        return {"message": message or bedrock_kind(status)[1]}
+    if style is ErrorStyle.COHERE:
+        text = _COHERE_MESSAGES.get(status, "internal server error" if status >= 500 else "invalid request")
+        return {"id": str(uuid.uuid4()), "message": message or text}
     kind, default_code, text = _openai_kind(status)
     if style is ErrorStyle.OPENROUTER:
         return {
@@ -133,6 +181,9 @@ def error_reply(
 ) -> Reply:
     if retry_after is not None:
         headers = (*headers, (b"retry-after", format_retry_after(retry_after)))
+    if style is ErrorStyle.BEDROCK:  # ``code`` names the exception
+        kind = code or bedrock_kind(status)[0]
+        headers = ((b"x-amzn-errortype", f"{kind}:{BEDROCK_ERROR_NAMESPACE}".encode()), *headers)
     body = error_payload(style, status, message, param=param, code=code)
     if style is ErrorStyle.ANTHROPIC:
         for name, value in headers:

@@ -39,6 +39,9 @@ class ChatFlavor:
     extras: Callable[[], dict[str, Any]] = dict  # top-level fields of every body and chunk
     message_extras: Mapping[str, Any] = field(default_factory=dict)  # fields of a non-stream message
     id_header: bytes | None = None  # a response header carrying the id
+    # Azure: prompt_filter_results on the body (in streams, a first chunk with empty choices) and
+    # content_filter_results on each choice.
+    content_filters: bool = False
 
 
 def _base(t: Tally) -> dict[str, Any]:
@@ -208,6 +211,15 @@ OPENROUTER = ChatFlavor(
     id_header=b"x-generation-id",
 )
 TOGETHER = ChatFlavor("together", together_usage, UsagePlacement.FINISH_CHUNK)
+AZURE = ChatFlavor(
+    "azure_openai",
+    openai_usage,
+    UsagePlacement.EXTRA_CHUNK_IF_ASKED,
+    extras=_fixed(system_fingerprint="fp_simulated"),
+    message_extras=_OPENAI_MESSAGE,
+    id_header=b"apim-request-id",
+    content_filters=True,
+)
 PERPLEXITY = ChatFlavor(
     "perplexity", perplexity_usage, UsagePlacement.FINISH_CHUNK, extras=_perplexity_extras
 )

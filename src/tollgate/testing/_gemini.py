@@ -7,6 +7,7 @@ Usage (``usageMetadata``): ``promptTokenCount`` includes ``cachedContentTokenCou
 ``:streamGenerateContent?alt=sse`` sends ``data: {GenerateContentResponse}`` frames separated by CRLF,
 with no event names and no ``[DONE]``; every chunk carries ``usageMetadata`` with growing counts and a
 last chunk holds ``finishReason`` and the final totals. Without ``alt=sse`` the answer is one JSON array.
+A request that forces a tool gets a ``functionCall`` part instead of text, in one chunk (``_tools``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tollgate.core import jsonx
 from tollgate.testing._errors import ErrorStyle, bad_request, error_payload
 from tollgate.testing._sse import crlf_data_frame
 from tollgate.testing._tokens import Tally, answer_pieces, answer_text, count_prompt, tally
+from tollgate.testing._tools import arguments, forced_gemini
 from tollgate.testing._types import Call, Handler, Reply, StreamPlan
 
 _STYLE = ErrorStyle.GEMINI
@@ -125,7 +127,7 @@ def generate_content(call: Call, model: str, stream: bool) -> Reply | StreamPlan
     config = _field(body, "generationConfig", "generation_config")
     cap = _field(config, "maxOutputTokens", "max_output_tokens") if isinstance(config, dict) else None
     counts = tally(call.scenario, _prompt_tokens(body), cap)
-    chunks = _Chunks(call, model, counts)
+    chunks = _Chunks(call, model, counts, forced_gemini(body))
     if not stream:
         return Reply(200, jsonx.dumps(chunks.whole()), answer=True)
     frames = chunks.stream()
@@ -135,15 +137,19 @@ def generate_content(call: Call, model: str, stream: bool) -> Reply | StreamPlan
 
 
 class _Chunks:
-    def __init__(self, call: Call, model: str, counts: Tally) -> None:
+    def __init__(self, call: Call, model: str, counts: Tally, tool: str | None = None) -> None:
         self._call = call
         self._counts = counts
+        self._tool = tool  # a forced tool: the answer is a call to it (``_tools``)
         self._ident = call.ident("sim")
         self._model = call.reported_model(model)
         self._finish = "MAX_TOKENS" if counts.truncated else "STOP"
 
     def _response(self, text: str, candidates: int, finish: str | None) -> dict[str, Any]:
-        candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+        part: dict[str, Any] = {"text": text}
+        if self._tool is not None and text:  # Gemini sends a call whole, in one part
+            part = {"functionCall": {"name": self._tool, "args": arguments(self._counts.visible)}}
+        candidate: dict[str, Any] = {"content": {"parts": [part], "role": "model"}, "index": 0}
         if finish is not None:
             candidate["finishReason"] = finish
         response: dict[str, Any] = {"candidates": [candidate]}
@@ -158,6 +164,12 @@ class _Chunks:
 
     def stream(self) -> list[dict[str, Any]]:
         """Content chunks with growing usage, then a last chunk with ``finishReason`` and the final totals."""
+        visible = self._counts.visible
+        if self._tool is not None:  # the call, then the finish
+            return [
+                self._response(answer_text(visible), visible, None),
+                self._response("", visible, self._finish),
+            ]
         frames = []
         seen = 0
         for piece in answer_pieces(self._counts.visible, self._call.scenario.chunks):

@@ -14,8 +14,11 @@ from urllib.parse import parse_qs
 
 from tollgate.testing import _flavors
 from tollgate.testing._anthropic import count_tokens, create_message
-from tollgate.testing._bedrock import bedrock_key
+from tollgate.testing._azure import azure_route
+from tollgate.testing._bedrock import bedrock_key, bedrock_route, bedrock_unauthorized
 from tollgate.testing._chat import chat_handler
+from tollgate.testing._cohere import chat as cohere_chat
+from tollgate.testing._cohere import list_models as cohere_models
 from tollgate.testing._embeddings import (
     ANTHROPIC_MODELS,
     anthropic_models_handler,
@@ -27,7 +30,7 @@ from tollgate.testing._errors import ErrorStyle, error_reply
 from tollgate.testing._gemini import gemini_route
 from tollgate.testing._responses import count_input_tokens, responses_handler
 from tollgate.testing._types import Handler, ReceivedRequest, Reply
-from tollgate.testing._vertex import VertexUpstream, form_assertion
+from tollgate.testing._vertex import TOKEN_PATH, VertexUpstream, form_assertion
 
 
 class Auth(Enum):
@@ -36,6 +39,7 @@ class Auth(Enum):
     GEMINI = "gemini"  # x-goog-api-key: <key>, or ?key=<key>
     OAUTH_ASSERTION = "oauth_assertion"  # an OAuth token endpoint: the form body's JWT assertion
     AWS = "aws"  # SigV4 (the key is its access key id, checked by the handler), or Bearer <key>
+    AZURE = "azure"  # api-key: <key>, or Authorization: Bearer <key>
 
 
 Resolver = Callable[[str, str], Handler | None]
@@ -71,8 +75,11 @@ def _table(routes: dict[tuple[str, str], Handler]) -> Resolver:
     return resolve
 
 
-def build_providers(models: Sequence[str] = DEFAULT_MODELS) -> Mapping[str, ProviderSpec]:
-    """The provider table, keyed by path segment."""
+def build_providers(
+    models: Sequence[str] = DEFAULT_MODELS, vertex: VertexUpstream | None = None
+) -> Mapping[str, ProviderSpec]:
+    """The provider table, keyed by path segment. ``vertex`` holds Vertex AI's state (a fresh one
+    when not given)."""
     bearer, openai_errors = Auth.BEARER, ErrorStyle.OPENAI
     specs = (
         ProviderSpec(
@@ -192,6 +199,14 @@ def build_providers(models: Sequence[str] = DEFAULT_MODELS) -> Mapping[str, Prov
             ),
         ),
         ProviderSpec(
+            "cohere",
+            "cohere",
+            "/cohere",
+            bearer,
+            ErrorStyle.COHERE,
+            _table({("POST", "/v2/chat"): cohere_chat, ("GET", "/v1/models"): cohere_models}),
+        ),
+        ProviderSpec(
             "openai_compatible",
             "compat",
             "/compat/v1",
@@ -205,14 +220,18 @@ def build_providers(models: Sequence[str] = DEFAULT_MODELS) -> Mapping[str, Prov
                 }
             ),
         ),
+        # The resource endpoint is the base URL; deployments and api-version are in the paths.
+        ProviderSpec("azure_openai", "azure", "/azure", Auth.AZURE, openai_errors, azure_route),
+        *vertex_specs(vertex),
+        # One regional endpoint (us-east-1) that checks SigV4 against the simulated account's keys.
+        ProviderSpec("aws_bedrock", "bedrock", "/bedrock", Auth.AWS, ErrorStyle.BEDROCK, bedrock_route()),
     )
     return MappingProxyType({spec.segment: spec for spec in specs})
 
 
 def vertex_specs(upstream: VertexUpstream | None = None) -> tuple[ProviderSpec, ProviderSpec]:
-    """Google Vertex AI (``/vertex``, ``endpointUrl`` = its base URL) and its token endpoint
-    (``/vertex-oauth/token``). Not in ``build_providers`` yet: ``serve --demo`` makes an apiKey
-    credential for every simulated provider, which google_vertex cannot take until it is wired in."""
+    """Google Vertex AI (``/vertex``, a credential's ``endpointUrl``) and its token endpoint
+    (``/vertex-oauth/token``, its ``tokenUri``: see ``vertex_token_uri``), sharing ``upstream``."""
     upstream = upstream if upstream is not None else VertexUpstream()
     return (
         ProviderSpec(
@@ -227,6 +246,12 @@ def vertex_specs(upstream: VertexUpstream | None = None) -> tuple[ProviderSpec, 
             upstream.resolve_token,
         ),
     )
+
+
+def vertex_token_uri(vertex_base_url: str) -> str:
+    """The simulator's token endpoint, from its Vertex base URL (``{root}/vertex``)."""
+    root = vertex_base_url.rstrip("/").removesuffix("/vertex")
+    return f"{root}/vertex-oauth{TOKEN_PATH}"
 
 
 def _bearer(value: str | None) -> str | None:
@@ -250,6 +275,8 @@ def api_key(spec: ProviderSpec, request: ReceivedRequest) -> str | None:
         return next(iter(parse_qs(request.query_string).get("key", ())), None)
     if spec.auth is Auth.AWS:
         return bedrock_key(headers)
+    if spec.auth is Auth.AZURE:
+        return headers.get("api-key") or _bearer(headers.get("authorization"))
     return _bearer(headers.get("authorization"))
 
 
@@ -260,6 +287,7 @@ _MISSING = MappingProxyType(
         ErrorStyle.MISTRAL: "Unauthorized",
         ErrorStyle.OPENROUTER: "No auth credentials found",
         ErrorStyle.ANTHROPIC: "x-api-key header is required",
+        ErrorStyle.COHERE: "no api key supplied",
         ErrorStyle.GEMINI: "Method doesn't allow unregistered callers (callers without established "
         "identity). Please use API Key or other form of API consumer identity to call this API.",
     }
@@ -268,6 +296,8 @@ _MISSING = MappingProxyType(
 
 def unauthorized(spec: ProviderSpec, key: str | None) -> Reply:
     """401 in the provider's format. The key itself is never echoed, only its last four characters."""
+    if spec.errors is ErrorStyle.BEDROCK:
+        return bedrock_unauthorized(key)  # AWS answers 403, whatever is wrong with the key
     if key is None:
         return error_reply(spec.errors, 401, _MISSING[spec.errors])
     preview = f"...{key[-4:]}" if len(key) > 8 else "***"

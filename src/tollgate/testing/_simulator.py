@@ -31,6 +31,7 @@ from tollgate.testing._types import (
     Sleep,
     StreamPlan,
 )
+from tollgate.testing._vertex import VertexUpstream
 
 
 class Simulator:
@@ -39,6 +40,7 @@ class Simulator:
     ``valid_keys=None`` accepts any non-empty key; a set accepts only those (others get 401).
     ``record=False`` keeps ``received`` empty, for long benchmark runs. ``clock`` sets the
     ``created`` timestamps; ``sleep`` is what latency and pacing await (tests may pass a fake).
+    ``vertex`` holds Vertex AI's keys and tokens (a fresh one by default; see ``VertexUpstream``).
     """
 
     def __init__(
@@ -50,8 +52,11 @@ class Simulator:
         sleep: Sleep = asyncio.sleep,
         record: bool = True,
         models: Sequence[str] = DEFAULT_MODELS,
+        vertex: VertexUpstream | None = None,
     ) -> None:
         self.defaults = defaults if defaults is not None else Scenario()
+        # Vertex AI's state: registered keys, issued tokens (``issued`` counts token exchanges).
+        self.vertex = vertex if vertex is not None else VertexUpstream()
         self.valid_keys = frozenset(valid_keys) if valid_keys is not None else None
         self.record = record
         self.received: list[ReceivedRequest] = []
@@ -59,7 +64,7 @@ class Simulator:
         self._clock = clock if clock is not None else SystemClock()
         self._sleep = sleep
         self._serial = itertools.count(1)
-        self._by_segment = build_providers(models)
+        self._by_segment = build_providers(models, self.vertex)
         self._by_id: Mapping[str, ProviderSpec] = {spec.id: spec for spec in self._by_segment.values()}
 
     @property

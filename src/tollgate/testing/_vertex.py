@@ -8,7 +8,7 @@ Token endpoint (``POST /token`` under its own prefix): a form with
 assertion must carry ``aud`` = ``https://oauth2.googleapis.com/token``, the ``cloud-platform`` scope,
 an ``iss``, and an ``iat``/``exp`` window of at most an hour that contains now. Its signature is
 verified against ``public_keys[iss]``; **when no public key is registered at all, any structurally
-valid RS256 assertion is accepted** (the demo signs with throwaway keys), but once one is registered,
+valid RS256 assertion is accepted** (so any test key works), but once one is registered,
 an unknown ``iss`` is refused too. Refusals are Google's OAuth shape, ``400 {"error": "invalid_grant",
 "error_description"}``. The answer is ``{access_token, expires_in, token_type: "Bearer"}`` with
 ``expires_in`` from the attribute of that name (3599 by default).
@@ -19,7 +19,10 @@ Google-shaped ``401 UNAUTHENTICATED``. Gemini's ``generateContent``, ``streamGen
 ``countTokens`` are the Gemini API handlers. Claude's ``rawPredict``/``streamRawPredict`` are the
 Anthropic Messages handlers, fed the Vertex body: ``anthropic_version`` is required *in the body*
 and ``model`` must not be there (it comes from the URL); ``count-tokens:rawPredict`` counts tokens.
-Scenario knobs apply as for every provider (error knobs answer in Google's shape).
+Scenario knobs apply as for every provider (error knobs answer in Google's shape); ``revoke_token``
+revokes the presented token first, so the call is the ``401`` an expired or revoked token gets and
+only a client that fetches a new token recovers (``revoke_all()`` does it to every issued token).
+Token requests take queued scenarios too: queue one for the API with ``provider="google_vertex"``.
 """
 
 from __future__ import annotations
@@ -164,6 +167,8 @@ class VertexUpstream:
 
     def _authorized(self, call: Call, handler: Handler) -> Reply | StreamPlan:
         token = _bearer(call)
+        if token and call.scenario.revoke_token:
+            self._tokens.pop(token, None)
         expires = self._tokens.get(token) if token else None
         if expires is None or call.created >= expires:
             return error_reply(ErrorStyle.GEMINI, 401, _UNAUTHENTICATED)
