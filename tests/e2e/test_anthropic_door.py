@@ -73,10 +73,11 @@ def test_midstream_error_reaches_the_sdk_and_the_record(tenant: Tenant, sim: Sim
     assert record["errorCode"]
 
 
-def test_non_anthropic_model_is_refused_in_anthropic_format(tenant: Tenant) -> None:
+def test_token_counting_for_a_non_anthropic_model_is_refused_in_anthropic_format(tenant: Tenant) -> None:
+    # Messages translate to any provider (tests/e2e/test_anthropic_door_translation.py); counting does not.
     with pytest.raises(anthropic.BadRequestError) as caught:
-        client(tenant).messages.create(
-            model="openai/gpt-4o", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+        client(tenant).messages.count_tokens(
+            model="openai/gpt-4o", messages=[{"role": "user", "content": "hi"}]
         )
     assert caught.value.body["error"]["type"] == "invalid_request_error"
 

@@ -114,11 +114,10 @@ def test_models_lists_what_the_workspace_can_call(tenant: Tenant) -> None:
     assert any(i.startswith("claude") for i in ids)
 
 
-def test_a_model_of_another_family_is_refused_clearly(tenant: Tenant) -> None:
+def test_responses_for_a_model_of_another_family_is_refused_clearly(tenant: Tenant) -> None:
+    # Chat completions translate to any provider (tests/e2e/test_universal_door.py); responses do not.
     with pytest.raises(openai.BadRequestError) as caught:
-        client(tenant).chat.completions.create(
-            model="anthropic/claude-sonnet-4-6", messages=[{"role": "user", "content": "hi"}]
-        )
+        client(tenant).responses.create(model="anthropic/claude-sonnet-4-6", input="hi")
     assert caught.value.code == "translation_not_supported"
 
 

@@ -2,6 +2,11 @@
 
 The official ``anthropic`` SDK works with ``base_url=<server>`` and a gateway key (sent as
 ``Authorization: Bearer`` by SDK 2.x, ``x-api-key`` by older ones: both are accepted).
+
+``model`` may be ``<provider>/<model>`` or a plain name that belongs to one provider; plain
+names that belong to none (and every ``claude-*``) go to ``anthropic``. Anthropic and Claude on
+Vertex are served natively (their answers are Anthropic-shaped); every other provider is
+translated both ways through the hub, streams included.
 """
 
 from __future__ import annotations
@@ -15,27 +20,48 @@ from starlette.routing import Route
 from tollgate.core.errors import BadRequest
 from tollgate.providers.base import Operation
 from tollgate.providers.registry import PROVIDERS, ProviderSpec
-from tollgate.routes.compat import compat_door
+from tollgate.providers.translate.targets import is_claude, vertex_claude_path
+from tollgate.providers.vertex_urls import anthropic_body_for_vertex
+from tollgate.routes.compat import Incoming, Plan, Router, compat_door, native, resolve_model, through_hub
 from tollgate.routes.errors import anthropic_error
+from tollgate.routes.translated import AnthropicDoor
 
 
 def resolve_anthropic_model(body: dict[str, Any], model: str) -> tuple[ProviderSpec, str]:
-    prefix, slash, rest = model.partition("/")
-    if slash and prefix != "anthropic":
-        raise BadRequest(
-            f"model {model!r} is not an Anthropic model; this door serves anthropic",
-            code="translation_not_supported",
-        )
-    return PROVIDERS["anthropic"], rest if slash else model
+    return resolve_model(model, PROVIDERS["anthropic"])
+
+
+def route_messages(incoming: Incoming) -> Plan:
+    spec, model = incoming.spec, incoming.model
+    if spec.family == "anthropic":
+        return native("v1/messages", Operation.MESSAGES)(incoming)
+    if spec.family == "vertex" and is_claude(model):
+        stream = incoming.body.get("stream") is True
+        body = anthropic_body_for_vertex(incoming.body)
+        return Plan(vertex_claude_path(model, stream=stream), Operation.MESSAGES, body, stream)
+    return through_hub(AnthropicDoor(), incoming)
+
+
+def _anthropic_only(route: Router) -> Router:
+    def only(incoming: Incoming) -> Plan:
+        if incoming.spec.family != "anthropic":
+            raise BadRequest(
+                f"token counting serves Anthropic models only, and model {incoming.model!r} "
+                f"belongs to {incoming.spec.id}",
+                code="translation_not_supported",
+            )
+        return route(incoming)
+
+    return only
 
 
 async def messages(request: Request) -> Response:
     return await compat_door(
         request,
         door="anthropic",
-        path="v1/messages",
         operation=Operation.MESSAGES,
         resolve=resolve_anthropic_model,
+        route=route_messages,
         render=anthropic_error,
     )
 
@@ -45,9 +71,9 @@ async def count_tokens(request: Request) -> Response:
     return await compat_door(
         request,
         door="anthropic",
-        path="v1/messages/count_tokens",
         operation=Operation.OTHER,
         resolve=resolve_anthropic_model,
+        route=_anthropic_only(native("v1/messages/count_tokens", Operation.OTHER)),
         render=anthropic_error,
     )
 

@@ -3,7 +3,9 @@
 ``base_url=<server>/v1`` and a gateway key.
 
 ``model`` may be ``<provider>/<model>`` or a plain name that belongs to one provider; plain
-names that belong to none go to ``openai``. This door serves the OpenAI-compatible family.
+names that belong to none go to ``openai``. Chat completions reach every provider: the
+OpenAI-compatible family natively, the others translated both ways through the hub (streams
+included). Responses and embeddings serve the OpenAI-compatible family only.
 """
 
 from __future__ import annotations
@@ -17,36 +19,48 @@ from starlette.routing import Route
 
 from tollgate.core.errors import BadRequest, TollgateError
 from tollgate.providers.base import Operation
-from tollgate.providers.registry import PROVIDERS, ProviderSpec, provider_for_model, resolve_provider
-from tollgate.routes.compat import compat_door
+from tollgate.providers.registry import PROVIDERS, ProviderSpec
+from tollgate.routes.compat import Incoming, Plan, Router, compat_door, native, resolve_model, through_hub
 from tollgate.routes.errors import openai_error
 from tollgate.routes.http import bearer_or_key, json_response
+from tollgate.routes.translated import OpenAIDoor
 from tollgate.routes.wiring import context_of
 
 
 def resolve_openai_model(body: dict[str, Any], model: str) -> tuple[ProviderSpec, str]:
-    prefix, slash, rest = model.partition("/")
-    spec = resolve_provider(prefix) if slash else None
-    if spec is None:
-        spec = provider_for_model(model) or PROVIDERS["openai"]
-        rest = model
-    if spec.family != "openai":
-        raise BadRequest(
-            f"model {model!r} belongs to {spec.id}, which this door reaches only through translation; "
-            f"call {spec.id} through its own door or /v1/chat",
-            code="translation_not_supported",
-        )
-    return spec, rest
+    return resolve_model(model, PROVIDERS["openai"])
 
 
-def _door(path: str, operation: Operation) -> Any:
+def route_chat(incoming: Incoming) -> Plan:
+    if incoming.spec.family == "openai":
+        return native("chat/completions", Operation.CHAT)(incoming)
+    return through_hub(OpenAIDoor(), incoming)
+
+
+def openai_family_only(path: str, operation: Operation) -> Router:
+    forward = native(path, operation)
+
+    def route(incoming: Incoming) -> Plan:
+        if incoming.spec.family != "openai":
+            raise BadRequest(
+                f"/v1/{path} serves OpenAI-compatible providers only, and model "
+                f"{incoming.model!r} belongs to {incoming.spec.id}; "
+                f"call it through /v1/chat/completions instead",
+                code="translation_not_supported",
+            )
+        return forward(incoming)
+
+    return route
+
+
+def _door(operation: Operation, route: Router) -> Any:
     async def endpoint(request: Request) -> Response:
         return await compat_door(
             request,
             door="openai",
-            path=path,
             operation=operation,
             resolve=resolve_openai_model,
+            route=route,
             render=openai_error,
         )
 
@@ -74,9 +88,17 @@ routes = [
     route
     for prefix in ("/v1", "/v1/openai")
     for route in (
-        Route(f"{prefix}/chat/completions", _door("chat/completions", Operation.CHAT), methods=["POST"]),
-        Route(f"{prefix}/responses", _door("responses", Operation.RESPONSES), methods=["POST"]),
-        Route(f"{prefix}/embeddings", _door("embeddings", Operation.EMBEDDINGS), methods=["POST"]),
+        Route(f"{prefix}/chat/completions", _door(Operation.CHAT, route_chat), methods=["POST"]),
+        Route(
+            f"{prefix}/responses",
+            _door(Operation.RESPONSES, openai_family_only("responses", Operation.RESPONSES)),
+            methods=["POST"],
+        ),
+        Route(
+            f"{prefix}/embeddings",
+            _door(Operation.EMBEDDINGS, openai_family_only("embeddings", Operation.EMBEDDINGS)),
+            methods=["POST"],
+        ),
         Route(f"{prefix}/models", list_models, methods=["GET"]),
     )
 ]

@@ -30,6 +30,7 @@ from tollgate.providers.translate.hub import (
     Message,
     Part,
     RoleStart,
+    StreamError,
     TextDelta,
     TextPart,
     ToolCallDelta,
@@ -216,6 +217,7 @@ class StreamReader:
 
     Every chunk's ``usageMetadata`` is the total so far, so each one becomes a ``UsageUpdate``
     and the last wins. A function call arrives whole: start and arguments are emitted together.
+    A ``data: {"error": {...}}`` event (Gemini's mid-stream failure) is a ``StreamError``.
     """
 
     new_id: Callable[[], str] = random_call_id
@@ -224,6 +226,9 @@ class StreamReader:
     _finished: bool = field(default=False)
 
     def feed(self, chunk: Mapping[str, Any]) -> list[HubStreamEvent]:
+        if isinstance(error := chunk.get("error"), dict):  # ``data: {"error": {...}}`` mid-stream
+            detail = text(error.get("message")) or "upstream error"
+            return [StreamError(detail, text(error.get("status")) or "upstream_error")]
         events: list[HubStreamEvent] = []
         if not self._started:
             self._started = True
