@@ -184,6 +184,22 @@ def test_garbage_raises_eventstream_error_or_waits(pieces: list[bytes]) -> None:
         return
 
 
+@given(st.lists(st.integers(min_value=0), max_size=20), st.binary(min_size=1, max_size=80))
+@settings(max_examples=300)
+def test_garbage_after_a_valid_stream_yields_a_prefix_of_it_then_an_error(
+    cuts: list[int], garbage: bytes
+) -> None:
+    data = STREAM + garbage
+    points = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
+    decoder = EventStreamDecoder()
+    decoded: list[EventMessage] = []
+    with pytest.raises(EventStreamError):
+        for a, b in itertools.pairwise(points):
+            decoded += decoder.feed(data[a:b])
+        decoder.finish()
+    assert decoded == _decode_all([STREAM])[: len(decoded)]
+
+
 @given(st.data())
 @settings(max_examples=300)
 def test_a_flipped_bit_is_always_detected(data: st.DataObject) -> None:

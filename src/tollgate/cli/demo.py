@@ -12,6 +12,9 @@ from typing import Any
 from tollgate.providers.registry import ProviderSpec, resolve_provider
 from tollgate.routes.wiring import AppContext
 from tollgate.testing import Simulator
+from tollgate.testing._bedrock import bedrock_credential
+from tollgate.testing._providers import vertex_token_uri
+from tollgate.testing._vertex_account import vertex_credential
 
 DEMO_WORKSPACE = "demo"
 DEMO_KEY = "demo"
@@ -22,6 +25,9 @@ DEMO_PROVIDER_KEY = "sk-demo-not-a-real-key"
 class Demo:
     workspace_id: str
     raw_key: str
+
+
+AZURE_API_VERSION = "2024-10-21"
 
 
 def simulator_credentials(simulator: Simulator, root: str, api_key: str) -> list[dict[str, Any]]:
@@ -36,6 +42,13 @@ def simulator_credentials(simulator: Simulator, root: str, api_key: str) -> list
 
 def simulator_credential(spec: ProviderSpec, name: str, base_url: str, api_key: str) -> dict[str, Any]:
     """The credential body for one simulated provider (``name`` is how the simulator calls it)."""
+    if spec.id == "google_vertex":  # a service account (a fixed, public test key), not an apiKey
+        return vertex_credential(name, base_url, vertex_token_uri(base_url))
+    if spec.id == "aws_bedrock":  # a SigV4 secrets bundle the simulator checks signatures with
+        return bedrock_credential(name, base_url)
+    if spec.id == "azure_openai":
+        config = {"endpoint": base_url, "apiVersion": AZURE_API_VERSION}
+        return {"provider": name, "apiKey": api_key, "config": config}
     return {"provider": name, "apiKey": api_key, "config": {"baseUrl": base_url}}
 
 

@@ -27,6 +27,8 @@ from tollgate.providers.vertex_auth import (
 )
 from tollgate.services.credentials_base import ResolvedCredential
 
+_SIGNING_HEADERS = frozenset({"x-amz-date", "x-amz-security-token", "x-amz-content-sha256"})
+
 
 class Authorizer:
     def __init__(self, transport: Transport, clock: Clock) -> None:
@@ -53,16 +55,18 @@ class Authorizer:
         self, request: UpstreamRequest, credential: ResolvedCredential, secrets: Mapping[str, str]
     ) -> UpstreamRequest:
         aws = AwsCredentials(secrets["accessKeyId"], secrets["secretAccessKey"], secrets.get("sessionToken"))
+        # A pass-through client's own signing headers would travel beside ours (or name its session).
+        headers = [(k, v) for k, v in request.headers if k.lower() not in _SIGNING_HEADERS]
         added = sign_request(
             request.method,
             request.url,
-            dict(request.headers),
+            dict(headers),
             request.body or b"",
             credentials=aws,
             region=str(credential.config.get("region", "")),
             now=self._clock.now(),
         )
-        return replace(request, headers=[*request.headers, *added.items()])
+        return replace(request, headers=[*headers, *added.items()])
 
     def _token_source(self, credential: ResolvedCredential, secrets: Mapping[str, str]) -> TokenSource:
         row = credential.credential

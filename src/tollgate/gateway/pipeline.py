@@ -22,6 +22,7 @@ from tollgate.gateway.recorder import Finish, Recorder, Timing
 from tollgate.gateway.relay import Relay
 from tollgate.gateway.upstream import Transport, UpstreamResponse
 from tollgate.providers.base import Operation
+from tollgate.providers.eventstream import CONTENT_TYPE as EVENT_STREAM_TYPE
 from tollgate.providers.usage import meter_body
 from tollgate.services.state import LiveState
 from tollgate.store.records import GatewayKey, UsageRecord
@@ -52,7 +53,7 @@ class Gateway:
         metrics: GatewayMetrics,
     ) -> None:
         self.state = state
-        self._authorizer = Authorizer(transport, clock)
+        self.authorizer = Authorizer(transport, clock)
         self._recorder = recorder
         self._clock = clock
         self._ids = ids
@@ -93,7 +94,7 @@ class Gateway:
                 inject_stream_usage(call)
             request = build_upstream_request(call, credential)
             timing.upstream_started = self._clock.monotonic()
-            response = await self._authorizer.send(request, credential)
+            response = await self.authorizer.send(request, credential)
             timing.upstream_first_byte = self._clock.monotonic()
         except TollgateError as exc:
             if isinstance(exc, UpstreamError):
@@ -121,7 +122,12 @@ class Gateway:
     ) -> Outcome:
         state = StreamState()
         relay = Relay(call, response, self._recorder, timing, state, self._clock.monotonic, request_bytes)
-        chunks = relay.sse() if "text/event-stream" in content_type else relay.raw()
+        if "text/event-stream" in content_type:
+            chunks = relay.sse()
+        elif EVENT_STREAM_TYPE in content_type:
+            chunks = relay.eventstream()  # Bedrock's binary frames
+        else:
+            chunks = relay.raw()
         headers = response.headers
         if call.translator is not None:
             content_type = call.translator.content_type

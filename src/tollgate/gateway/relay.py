@@ -4,8 +4,9 @@ Each upstream read is split into events and forwarded at once (only a usage chun
 gateway asked for on the client's behalf is held back). The record is appended to the journal
 *before* the terminal event is forwarded, so a client that received the whole stream always
 has a record. If the client goes away, the caller keeps draining this iterator so the call is
-still metered; if upstream breaks, an error event in the stream's own format ends it (a stream
-that is not SSE has no such event: ``StreamAborted`` tells the response to cut the transfer).
+still metered; if upstream breaks, an error event in the stream's own format ends it (AWS's
+binary event stream ends with an exception frame; a JSON array has no such event:
+``StreamAborted`` tells the response to cut the transfer).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tollgate.gateway.estimate import estimate_usage
 from tollgate.gateway.recorder import Finish, Recorder, Timing
 from tollgate.gateway.upstream import UpstreamResponse
 from tollgate.providers.base import MeterResult, SseEvent, StreamMeter
+from tollgate.providers.bedrock_stream import BedrockStreamMeter, Frame, FrameReader, exception_frame
 from tollgate.providers.sse import SseDecoder
 from tollgate.providers.streams import open_stream_meter
 from tollgate.providers.usage import meter_body
@@ -44,6 +46,11 @@ def stream_error_event(family: str, error: TollgateError) -> bytes:
     if family == "gemini":
         payload = {"error": {"code": error.http_status, "message": error.message, "status": "UNAVAILABLE"}}
         return b"data: " + jsonx.dumps(payload) + b"\n\n"
+    if family == "cohere":
+        # Cohere's SDK raises on nothing in a stream: a failed generation is a message-end
+        # whose finish reason is ERROR and whose delta.error says why.
+        end = {"type": "message-end", "delta": {"finish_reason": "ERROR", "error": error.message}}
+        return b"event: message-end\ndata: " + jsonx.dumps(end) + b"\n\n"
     body = {"error": {"message": error.message, "type": "upstream_error", "param": None, "code": error.code}}
     return b"data: " + jsonx.dumps(body) + b"\n\n"
 
@@ -170,6 +177,60 @@ class Relay:
         if failure is not None:
             # No in-band error exists for a JSON array: the client must see the transfer break.
             raise StreamAborted(failure.message) from failure
+
+    async def eventstream(self) -> AsyncIterator[bytes]:
+        """AWS's binary event stream (Bedrock ConverseStream), relayed frame by frame.
+
+        A frame goes out only once both its CRCs checked out, so a corrupt or cut stream ends at a
+        frame boundary with tollgate's own exception frame (``exception_frame``) and the AWS SDK
+        raises. The record is written before the terminal frame goes out: ``metadata`` (the usage,
+        after ``messageStop``), or an exception frame inside the 200, recorded under its type.
+        """
+        call = self._call
+        reader = FrameReader()
+        meter = BedrockStreamMeter(call.spec.id)
+        failure: TollgateError | None = _interrupted()
+        try:
+            async for chunk in self._response.chunks():
+                out = self._frames(reader.feed(chunk), meter)
+                if out:
+                    yield out
+                if meter.error is not None:
+                    break  # an exception frame ends the stream
+            else:
+                reader.finish()
+            failure = None
+        except TollgateError as exc:
+            failure = exc
+        finally:
+            self._finish(meter.result(), failure)
+            await self._response.aclose()
+        if failure is not None and not meter.complete:
+            translator = call.translator
+            yield exception_frame(failure) if translator is None else translator.error(failure)
+        elif call.translator is not None and meter.error is None:
+            yield call.translator.end()
+
+    def _frames(self, frames: list[Frame], meter: BedrockStreamMeter) -> bytes:
+        out: list[bytes] = []
+        translator = self._call.translator
+        for frame in frames:
+            message = frame.message
+            self._data_chars += len(message.payload)
+            meter.observe(message)
+            if (meter.complete or meter.error is not None) and self._state.record is None:
+                # The terminal frame is about to go out: the record goes to the journal first.
+                self._finish(meter.result(), None)
+            exception = meter.exception()
+            if translator is None:
+                out.append(frame.raw)
+            elif exception is not None:
+                out.append(translator.error(exception))
+            elif message.message_type == "event":
+                out.append(translator.event(message.event_type, message.payload.decode(errors="replace")))
+            if exception is not None:
+                break
+        return b"".join(out)
 
 
 def _meter_raw(call: GatewayCall, data: bytes) -> MeterResult | None:

@@ -10,12 +10,14 @@ only: never a header, a key or a query string.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from tollgate.core.errors import UpstreamError, UpstreamTimeout
 
@@ -114,6 +116,17 @@ class _AiohttpResponse:
         self._response.close()
 
 
+# A URL that is already a valid URI: RFC 3986 characters, and ``%`` only as an escape.
+_VALID_URI = re.compile(r"(?:[\w\-.~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*", re.ASCII)
+
+
+def wire_url(url: str) -> URL | str:
+    """The URL to put on the wire: exactly as built when it is a valid URI, else left to aiohttp to
+    quote. Sent as a plain string, yarl would decode escapes it deems unnecessary (``%3A`` -> ``:``),
+    but a SigV4 signature covers the path as built (Bedrock model ids), so it must travel unchanged."""
+    return URL(url, encoded=True) if _VALID_URI.fullmatch(url) else url
+
+
 class AiohttpTransport:
     """One pooled aiohttp session for every upstream call. Create inside the event loop."""
 
@@ -135,7 +148,7 @@ class AiohttpTransport:
             async with asyncio.timeout(self._timeouts.first_byte):
                 response = await self._session.request(
                     request.method,
-                    request.url,
+                    wire_url(request.url),
                     headers=request.headers,
                     data=request.body,
                     allow_redirects=False,

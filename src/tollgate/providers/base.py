@@ -17,6 +17,7 @@ class Operation(StrEnum):
     EMBEDDINGS = "embeddings"  # OpenAI-style /embeddings
     MESSAGES = "messages"  # Anthropic /v1/messages
     GENERATE = "generate"  # Gemini :generateContent / :streamGenerateContent
+    CONVERSE = "converse"  # Bedrock model/{id}/converse and model/{id}/converse-stream
     OTHER = "other"  # anything else passed through (model lists, files, ...)
 
 

@@ -1,8 +1,10 @@
 """Builds a provider's native chat request from OpenAI-style messages (``/v1/chat``).
 
-Text content and multi-part text are translated for Anthropic and Gemini; the OpenAI family
-takes the messages as they are. ``providerOptions`` are merged into the native body; for
-Gemini the common sampling options move into ``generationConfig``.
+Text content and multi-part text are translated for Anthropic and Gemini (also on Vertex AI, where
+a ``claude*`` model is Claude and any other is Gemini); the OpenAI family takes the messages as
+they are. ``providerOptions`` are merged into the native body; for
+Gemini the common sampling options move into ``generationConfig``. Bedrock gets a Converse body
+(content blocks, ``system``, sampling options in ``inferenceConfig``; the model is in the path).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 
 from tollgate.core.errors import BadRequest
 from tollgate.providers.base import Operation
-from tollgate.providers.registry import ProviderSpec
+from tollgate.providers.registry import ProviderSpec, bedrock_converse_path
+from tollgate.providers.vertex_urls import anthropic_body_for_vertex, publisher_path
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 ANTHROPIC_DEFAULT_MAX_TOKENS = 4096
@@ -100,6 +103,88 @@ def _gemini(messages: list[dict[str, Any]], options: dict[str, Any]) -> dict[str
     return body
 
 
+# Cohere v2 (A.9): OpenAI-like messages without ``name``; a few options have their own names.
+_COHERE_FIELDS = ("role", "content", "tool_calls", "tool_call_id", "tool_plan")
+_COHERE_OPTIONS = (
+    ("top_p", "p"),
+    ("top_k", "k"),
+    ("stop", "stop_sequences"),
+    ("max_completion_tokens", "max_tokens"),
+)
+
+
+def _cohere(
+    model: str, messages: list[dict[str, Any]], options: dict[str, Any], stream: bool
+) -> dict[str, Any]:
+    turns = []
+    for message in messages:
+        turn = {k: message[k] for k in _COHERE_FIELDS if message.get(k) is not None}
+        if turn["role"] == "developer":
+            turn["role"] = "system"
+        turns.append(turn)
+    body: dict[str, Any] = {"model": model, "messages": turns}
+    for name, target in _COHERE_OPTIONS:
+        if name in options:
+            value = options.pop(name)
+            body[target] = [value] if target == "stop_sequences" and isinstance(value, str) else value
+    body.update(options)
+    body["stream"] = stream  # Cohere's SDK always says which
+    return body
+
+
+# Bedrock Converse (A.6): sampling options live in ``inferenceConfig``.
+_BEDROCK_CONFIG = (
+    ("max_tokens", "maxTokens"),
+    ("max_completion_tokens", "maxTokens"),
+    ("temperature", "temperature"),
+    ("top_p", "topP"),
+    ("stop", "stopSequences"),
+)
+
+
+def _bedrock(messages: list[dict[str, Any]], options: dict[str, Any]) -> dict[str, Any]:
+    """Converse messages: content blocks, consecutive turns of one role merged, no empty text
+    (Converse refuses both); system and developer messages go to ``system``."""
+    instructions = (_text(m["content"]) for m in messages if m["role"] in ("system", "developer"))
+    system = [{"text": t} for t in instructions if t]
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        text = _text(message["content"])
+        if message["role"] not in ("user", "assistant") or not text:
+            continue
+        if turns and turns[-1]["role"] == message["role"]:
+            turns[-1]["content"].append({"text": text})
+        else:
+            turns.append({"role": message["role"], "content": [{"text": text}]})
+    body: dict[str, Any] = {"messages": turns}
+    if system:
+        body["system"] = system
+    config: dict[str, Any] = dict(options.pop("inferenceConfig", None) or {})
+    for name, target in _BEDROCK_CONFIG:
+        if name in options:
+            value = options.pop(name)
+            config[target] = [value] if target == "stopSequences" and isinstance(value, str) else value
+    if config:
+        body["inferenceConfig"] = config
+    body.update(options)
+    return body
+
+
+def _vertex(
+    model: str, messages: list[dict[str, Any]], options: dict[str, Any], stream: bool
+) -> NativeRequest:
+    """Claude on Vertex takes the Anthropic body (``model`` in the URL, ``anthropic_version`` in the
+    body); every other model is Gemini. Paths are below the project (``route_path`` adds it)."""
+    if model.lower().startswith("claude"):
+        body = anthropic_body_for_vertex(_anthropic(model, messages, options))
+        if stream:
+            body["stream"] = True
+        path = publisher_path("anthropic", model, "streamRawPredict" if stream else "rawPredict")
+        return NativeRequest(path, "", Operation.MESSAGES, body)
+    path = publisher_path("google", model, "streamGenerateContent" if stream else "generateContent")
+    return NativeRequest(path, "alt=sse" if stream else "", Operation.GENERATE, _gemini(messages, options))
+
+
 def build_native_chat(
     spec: ProviderSpec,
     model: str,
@@ -114,6 +199,8 @@ def build_native_chat(
         if stream:
             body["stream"] = True
         return NativeRequest("v1/messages", "", Operation.MESSAGES, body)
+    if spec.family == "vertex":
+        return _vertex(model, messages, options, stream)
     if spec.family == "gemini":
         body = _gemini(messages, options)
         if stream:
@@ -121,6 +208,11 @@ def build_native_chat(
                 f"v1beta/models/{model}:streamGenerateContent", "alt=sse", Operation.GENERATE, body
             )
         return NativeRequest(f"v1beta/models/{model}:generateContent", "", Operation.GENERATE, body)
+    if spec.family == "bedrock":  # the model is in the path, percent-encoded as SigV4 signs it
+        path = bedrock_converse_path(model, stream=stream)
+        return NativeRequest(path, "", Operation.CONVERSE, _bedrock(messages, options))
+    if spec.family == "cohere":
+        return NativeRequest("v2/chat", "", Operation.CHAT, _cohere(model, messages, options, stream))
     body = {"model": model, "messages": messages, **options}
     if stream:
         body["stream"] = True

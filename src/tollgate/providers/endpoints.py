@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tollgate.providers.registry import ProviderSpec
-from tollgate.providers.vertex_urls import vertex_config, vertex_origin
+from tollgate.providers.vertex_urls import resource_path, vertex_config, vertex_origin
 
 AZURE_SUFFIXES = ("/openai/v1", "/openai")
 
@@ -51,6 +51,5 @@ def route_path(
         extra = f"api-version={quote(str(version), safe='')}"
         return f"deployments/{deployment}/{path}", f"{query}&{extra}" if query else extra
     if spec.id == "google_vertex":
-        vertex = vertex_config(config)
-        return f"v1/projects/{vertex.project_id}/locations/{vertex.location}/{path}", query
+        return resource_path(vertex_config(config), path), query
     return path, query

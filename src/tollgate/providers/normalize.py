@@ -18,7 +18,8 @@ Normalisation rules, per family:
   ``cache_creation.ephemeral_1h_input_tokens``; web searches from ``server_tool_use``.
 - Gemini: ``promptTokenCount`` includes the cache; ``toolUsePromptTokenCount`` is added to
   input; output is candidates + thoughts.
-- Cohere: price from ``billed_units``. Bedrock Converse: input excludes the cache.
+- Cohere: price from ``billed_units`` (not the larger raw ``tokens``); ``cached_tokens`` is the
+  cache-read part of the billed input. Bedrock Converse: input excludes the cache.
 
 ``extras`` carries other genai-prices usage keys (web searches, citation tokens, and
 non-text modality breakdowns such as ``input_audio_tokens``, which some models price apart).
@@ -73,6 +74,8 @@ def family_of(provider: str, operation: Operation) -> Family | None:
             return Family.ANTHROPIC
         case Operation.GENERATE:
             return Family.BEDROCK_CONVERSE if provider == "aws_bedrock" else Family.GEMINI
+        case Operation.CONVERSE:
+            return Family.BEDROCK_CONVERSE
         case _:
             return None
 
@@ -270,11 +273,20 @@ def gemini(provider: str, usage: object) -> NormalizedUsage | None:
 
 
 def cohere(provider: str, usage: object) -> NormalizedUsage | None:
-    billed = obj(obj(usage).get("billed_units"))
+    """Priced from ``billed_units`` only, as genai-prices' default Cohere extractor does; the raw
+    ``tokens`` counts (template and system tokens included) are not what is charged.
+
+    ``cached_tokens`` is reported as the cache-read part of the billed input (clamped to it), so
+    the total input stays the billed one: no Cohere model has a cache-read price, so the cost is
+    unchanged while the record still shows how much of the prompt hit the cache.
+    """
+    u = obj(usage)
+    billed = obj(u.get("billed_units"))
     total_in, output = count(billed.get("input_tokens")), count(billed.get("output_tokens"))
     if total_in is None and output is None:
         return None
-    return NormalizedUsage(input_tokens=total_in or 0, output_tokens=output or 0)
+    uncached, cached, _ = _split_input(total_in or 0, count(u.get("cached_tokens")) or 0, 0)
+    return NormalizedUsage(input_tokens=uncached, cache_read_tokens=cached, output_tokens=output or 0)
 
 
 def cohere_embeddings(provider: str, meta: object) -> NormalizedUsage | None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import quote, unquote
 
 from tollgate.providers.base import Operation
+from tollgate.providers.sigv4 import bedrock_path
 
 # The wire format a provider speaks (what its requests, responses and streams look like).
 Family = Literal["openai", "anthropic", "gemini", "cohere", "bedrock", "vertex"]
@@ -145,7 +147,32 @@ def passthrough_path(spec: ProviderSpec, path: str) -> str:
             return path[len(prefix) :]
     if spec.family == "gemini" and path.startswith("models/"):
         return "v1beta/" + path  # SDKs whose base URL already ends in /v1beta
+    if spec.family == "bedrock":
+        return _bedrock_wire_path(path)
     return path
+
+
+def _bedrock_wire_path(path: str) -> str:
+    """A (decoded) Bedrock path encoded the way the AWS SDKs send it, which is what SigV4 signs:
+    the model id is one segment (``:`` -> ``%3A``, an ARN's ``/`` -> ``%2F``)."""
+    model = bedrock_model_from_path(path)
+    if model is not None:
+        return bedrock_path(model, path.strip("/").rpartition("/")[2]).lstrip("/")
+    return "/".join(quote(unquote(segment), safe="-._~") for segment in path.split("/"))
+
+
+def bedrock_converse_path(model: str, *, stream: bool) -> str:
+    """``model/{id}/converse`` or ``…/converse-stream``, the id encoded as SigV4 signs it."""
+    return bedrock_path(model, "converse-stream" if stream else "converse").lstrip("/")
+
+
+def bedrock_model_from_path(path: str) -> str | None:
+    """``model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse`` -> the model id, decoded
+    (an inference-profile id or an ARN as given); None when the path names no model."""
+    tail = path.split("?", 1)[0].strip("/")
+    if not tail.startswith("model/"):
+        return None
+    return unquote(tail[len("model/") :].rpartition("/")[0]) or None
 
 
 def detect_operation(spec: ProviderSpec, method: str, path: str) -> Operation:
@@ -155,10 +182,19 @@ def detect_operation(spec: ProviderSpec, method: str, path: str) -> Operation:
     tail = path.split("?", 1)[0].rstrip("/")
     if spec.family == "anthropic":
         return Operation.MESSAGES if tail.endswith("v1/messages") else Operation.OTHER
+    if spec.family == "bedrock":
+        converse = tail.lstrip("/").startswith("model/") and tail.endswith(("/converse", "/converse-stream"))
+        return Operation.CONVERSE if converse else Operation.OTHER
     if spec.family == "gemini":
         if tail.endswith((":generateContent", ":streamGenerateContent")):
             return Operation.GENERATE
         return Operation.OTHER
+    if spec.family == "vertex":
+        return _vertex_operation(tail)
+    if spec.family == "cohere":  # v2 only: v1's usage lives elsewhere (``meta.billed_units``)
+        if tail.endswith("v2/chat"):
+            return Operation.CHAT
+        return Operation.EMBEDDINGS if tail.endswith("v2/embed") else Operation.OTHER
     if tail.endswith("chat/completions"):
         return Operation.CHAT
     if tail.endswith("responses"):
@@ -177,6 +213,42 @@ def gemini_model_from_path(path: str) -> str | None:
     rest = path[start + len(marker) :]
     model = rest.split(":", 1)[0].split("?", 1)[0]
     return model or None
+
+
+# Vertex's token counting for Claude is a rawPredict on this pseudo-model (the model is in the body).
+VERTEX_COUNT_TOKENS_MODEL = "count-tokens"
+
+
+def _vertex_operation(tail: str) -> Operation:
+    """Gemini on Vertex generates (``:generateContent``, ``:streamGenerateContent``); Claude on
+    Vertex is a Messages call (``publishers/anthropic/models/{m}:rawPredict``, ``:streamRawPredict``).
+    Token counting and other publishers' ``rawPredict`` bodies are not metered."""
+    if tail.endswith((":generateContent", ":streamGenerateContent")):
+        return Operation.GENERATE
+    publisher, _, model = f"/{tail}".rpartition("/publishers/")[2].partition("/models/")
+    model, _, action = model.partition(":")
+    if (
+        publisher == "anthropic"
+        and action in ("rawPredict", "streamRawPredict")
+        and model != VERTEX_COUNT_TOKENS_MODEL
+    ):
+        return Operation.MESSAGES
+    return Operation.OTHER
+
+
+def model_in_path(path: str) -> str | None:
+    """The model a Gemini or Vertex path names: ``…/models/{model}:{method}`` -> ``{model}``
+    (``v1beta/models/gemini-2.5-flash:generateContent``,
+    ``v1/projects/p/locations/l/publishers/anthropic/models/claude-sonnet-4@20250514:rawPredict``).
+    Vertex's ``count-tokens`` pseudo-model is no model."""
+    model = gemini_model_from_path(path)
+    return None if model == VERTEX_COUNT_TOKENS_MODEL else model
+
+
+def streams_by_path(path: str) -> bool:
+    """Whether a Gemini or Vertex method streams (the method, not the body, says so there)."""
+    method = path.split("?", 1)[0].rpartition(":")[2]
+    return method in ("streamGenerateContent", "streamRawPredict")
 
 
 def auth_headers(spec: ProviderSpec, api_key: str) -> list[tuple[str, str]]:

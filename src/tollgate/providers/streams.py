@@ -25,7 +25,7 @@ from tollgate.providers.normalize import (
     reported_cost,
     text,
 )
-from tollgate.providers.usage import error_of, finish_reason_of, model_of, price_context_of
+from tollgate.providers.usage import cohere_error, error_of, finish_reason_of, model_of, price_context_of
 
 
 def open_stream_meter(provider: str, operation: Operation, *, drop_usage_chunk: bool) -> StreamMeter:
@@ -46,7 +46,7 @@ def open_stream_meter(provider: str, operation: Operation, *, drop_usage_chunk: 
             return GeminiMeter(provider)
         case Family.COHERE:
             return CohereMeter(provider)
-        case _:  # embeddings do not stream; Bedrock's binary event stream is metered elsewhere
+        case _:  # embeddings do not stream; Bedrock's binary event stream: ``bedrock_stream``
             return NullMeter()
 
 
@@ -311,9 +311,16 @@ class GeminiMeter:
         return _result(Family.GEMINI, self._provider, self._usage, self._model, self._error, self._finish)
 
 
+# Cohere finish reasons that mean the generation failed rather than ended.
+_COHERE_FAILED = frozenset({"ERROR", "TIMEOUT"})
+
+
 class CohereMeter:
     """Cohere v2 chat: dispatch on the data's ``type`` (the ``event:`` line is ignored, as the SDK
-    does); usage and finish reason arrive in ``message-end``'s ``delta``."""
+    does); usage and finish reason arrive in ``message-end``'s ``delta``, which completes the
+    stream. A generation that failed mid-stream ends with a ``message-end`` whose finish reason is
+    ``ERROR`` (or ``TIMEOUT``) and whose ``delta.error`` says why; an error object in place of an
+    event (``{"id", "message"}``, no ``type``) is an error too. Both are the stream's error."""
 
     __slots__ = ("_done", "_error", "_finish", "_provider", "_usage")
 
@@ -326,17 +333,22 @@ class CohereMeter:
 
     def observe(self, event: SseEvent) -> bool:
         data = event.data
-        if not data or ('"message-end"' not in data and '"error"' not in data):
+        # Every regular event has a "type"; only message-end and error objects matter.
+        if not data or ('"message-end"' not in data and '"error"' not in data and '"type"' in data):
             return True
         chunk = _parse(data)
         if chunk is None:
             return True
-        if chunk.get("type") == "message-end":
+        kind = chunk.get("type")
+        if kind == "message-end":
             delta = obj(chunk.get("delta"))
             self._usage = delta.get("usage", self._usage)
             self._finish = text(delta.get("finish_reason"))
+            reason = text(delta.get("error"))
+            if reason is not None or self._finish in _COHERE_FAILED:
+                self._error = {"message": reason or "generation failed", "finish_reason": self._finish}
             self._done = True
-        elif (error := error_of(chunk)) is not None:
+        elif (error := error_of(chunk) or (cohere_error(chunk) if kind is None else None)) is not None:
             self._error = error
         return True
 

@@ -26,6 +26,8 @@ def meter_body(provider: str, operation: Operation, body: object) -> MeterResult
     family = family_of(provider, operation)
     model = model_of(family, body)
     error = error_of(body)
+    if error is None and provider == "cohere":
+        error = cohere_error(body)
     if error is not None or family is None:
         return MeterResult(usage=None, upstream_model=model, error=error)
     container = body.get(_USAGE_FIELD.get(family, "usage"))
@@ -68,6 +70,12 @@ def error_of(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
     if payload.get("type") == "error" or payload.get("object") == "error":
         return payload
     return None
+
+
+def cohere_error(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """Cohere's error body, ``{"id": ..., "message": "<text>"}``, whole; else None. A successful
+    chat body's ``message`` is an object, never a string."""
+    return payload if text(payload.get("message")) is not None else None
 
 
 def model_of(family: Family | None, payload: Mapping[str, Any]) -> str | None:

@@ -9,8 +9,12 @@ the host (a private endpoint, or the simulator); the path below it is always the
     /v1/projects/{p}/locations/{l}/publishers/anthropic/models/{m}:rawPredict | :streamRawPredict
     /v1/projects/{p}/locations/{l}/publishers/anthropic/models/count-tokens:rawPredict
 
+Doors build ``publishers/...`` paths (``publisher_path``); ``resource_path`` puts them, and the
+project-less paths of the google-genai SDK's express mode, under the credential's project and location.
+
 Every value that lands in the path is checked against a strict character set first, so a config or
-model name can never add a path segment, a query or a fragment.
+model name can never add a path segment, a query or a fragment. ``secure_url`` is the rule for every
+URL a token or an assertion is sent to (``endpointUrl``, ``tokenUri``).
 """
 
 from __future__ import annotations
@@ -55,11 +59,20 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _endpoint(value: object) -> str:
+def secure_url(value: object, field_name: str) -> str:
+    """``config.{field_name}`` as a URL that a token or an assertion may be sent to, or
+    ``400 invalid_config``: https with a host, no query, fragment or user info. Plain http only
+    for a loopback host (the simulator, local test doubles): tokens never cross a network
+    unencrypted. Returns the URL stripped of surrounding whitespace."""
     if not isinstance(value, str) or not value.strip():
-        raise _invalid("config.endpointUrl must be a URL string", "endpointUrl")
-    url = value.strip().rstrip("/")
-    invalid = _invalid("config.endpointUrl must be an https URL with a host and no query", "endpointUrl")
+        raise _invalid(f"config.{field_name} must be a URL string", field_name)
+    url = value.strip()
+    invalid = _invalid(
+        f"config.{field_name} must be an https URL with a host and no query (http only for localhost)",
+        field_name,
+    )
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise invalid
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -68,11 +81,13 @@ def _endpoint(value: object) -> str:
         raise invalid from exc
     if not host or parts.query or parts.fragment or parts.username or parts.password:
         raise invalid
-    # Plain http only for loopback: the simulator and local test doubles. Tokens never cross a network
-    # unencrypted.
     if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(host)):
         raise invalid
     return url
+
+
+def _endpoint(value: object) -> str:
+    return secure_url(value, "endpointUrl").rstrip("/")
 
 
 def vertex_config(config: Mapping[str, Any]) -> VertexConfig:
@@ -123,6 +138,30 @@ def _publisher_url(config: VertexConfig, publisher: str, model: str, action: str
         f"{vertex_origin(config)}/{version}/projects/{config.project_id}/locations/{config.location}"
         f"/publishers/{publisher}/models/{_checked_model(model)}:{action}"
     )
+
+
+def publisher_path(publisher: str, model: str, action: str) -> str:
+    """``publishers/{publisher}/models/{model}:{action}``, the form doors build; ``resource_path``
+    puts it under the credential's project and location."""
+    return f"publishers/{publisher}/models/{_checked_model(model)}:{action}"
+
+
+def resource_path(config: VertexConfig, path: str) -> str:
+    """A request path (relative to the origin) in Vertex's layout.
+
+    - ``{v1|v1beta1}/projects/...``: a pass-through client's whole path, kept as it is.
+    - ``{v1|v1beta1}/publishers/{p}/models/{m}:{action}``: a model method without a project (the
+      google-genai SDK in express mode); the credential's project and location go after the
+      version. Other ``publishers/`` paths (the model garden's lists) need no project: kept.
+    - anything else (a door-built ``publishers/...`` path): under ``v1/projects/{p}/locations/{l}``.
+    """
+    scope = f"projects/{config.project_id}/locations/{config.location}"
+    version, slash, rest = path.partition("/")
+    if not slash or version not in API_VERSIONS:
+        return f"v1/{scope}/{path}"
+    if rest.startswith("publishers/") and ":" in rest.rsplit("/", 1)[-1]:
+        return f"{version}/{scope}/{rest}"
+    return path
 
 
 def gemini_url(config: VertexConfig, model: str, *, stream: bool, version: str = "v1") -> str:

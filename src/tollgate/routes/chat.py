@@ -2,7 +2,8 @@
 
 The provider's response is returned unchanged under ``response``. With ``stream: true`` (top
 level or in ``providerOptions``) the provider's own event stream is relayed as it arrives and
-one last ``event: metrics`` carries the metrics.
+one last ``event: metrics`` carries the metrics (Bedrock's binary frames arrive as SSE events
+named by their ``:event-type``, their JSON unchanged).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from starlette.routing import Route
 from tollgate.core import jsonx
 from tollgate.core.errors import BadRequest, TollgateError
 from tollgate.gateway.call import Outcome
+from tollgate.providers.bedrock_stream import EventStreamAsSse
 from tollgate.providers.chat_requests import build_native_chat, validate_messages
 from tollgate.routes.doors import fail, header_tags, new_call, run
 from tollgate.routes.errors import native_error
@@ -92,6 +94,8 @@ async def chat(request: Request) -> Response:
         return fail(gateway, call, exc, native_error)
     call.path, call.query, call.operation = native.path, native.query, native.operation
     call.body, call.stream = native.body, stream
+    if stream and spec.family == "bedrock":
+        call.translator = EventStreamAsSse()  # its binary frames as SSE, like every other stream here
     call.tags = header_tags(request, None, metadata)
     outcome = await run(gateway, call, native_error)
     if isinstance(outcome, Response):

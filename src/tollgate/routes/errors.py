@@ -91,10 +91,43 @@ def gemini_error(error: TollgateError) -> Response:
     return json_response(body, status, _headers(error))
 
 
+def cohere_error(error: TollgateError) -> Response:
+    """Cohere's ``{"id", "message"}`` (the SDK keeps the body whole on its ``ApiError``); tollgate
+    has no Cohere request id to give, so ``id`` is left out and the stable ``code`` added."""
+    status = _status(error)
+    return json_response({"message": error.message, "code": error.code}, status, _headers(error))
+
+
+# The exception AWS names for each status: botocore's ``Error.Code``, and what its retries key on.
+_AWS_TYPES = {
+    400: "ValidationException",
+    401: "UnrecognizedClientException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    413: "ValidationException",
+    422: "ValidationException",
+    429: "ThrottlingException",
+    503: "ServiceUnavailableException",
+}
+
+
+def bedrock_error(error: TollgateError) -> Response:
+    """AWS's rest-json error: ``{"message"}`` with the exception in ``x-amzn-ErrorType``, plus
+    tollgate's stable ``code``."""
+    status = _status(error)
+    kind = _AWS_TYPES.get(status, "InternalServerException" if status >= 500 else "ValidationException")
+    body = {"message": error.message, "code": error.code}
+    return json_response(body, status, [*_headers(error), ("x-amzn-errortype", kind)])
+
+
 def family_error(family: str) -> Callable[[TollgateError], Response]:
     """The error format a provider's own SDK understands (for pass-through clients)."""
     if family == "anthropic":
         return anthropic_error
-    if family == "gemini":
+    if family in ("gemini", "vertex"):  # Vertex AI answers in Google's error shape too
         return gemini_error
+    if family == "cohere":
+        return cohere_error
+    if family == "bedrock":
+        return bedrock_error
     return openai_error

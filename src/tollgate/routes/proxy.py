@@ -23,10 +23,14 @@ from tollgate.providers.base import Operation
 from tollgate.providers.registry import (
     PUBLIC_HOSTS,
     ProviderSpec,
+    bedrock_converse_path,
+    bedrock_model_from_path,
     detect_operation,
     gemini_model_from_path,
+    model_in_path,
     passthrough_path,
     resolve_provider,
+    streams_by_path,
 )
 from tollgate.routes.doors import fail, header_tags, new_call, outcome_response, run
 from tollgate.routes.errors import family_error, proxy_error
@@ -50,6 +54,12 @@ def _envelope_target(spec: ProviderSpec, payload: dict[str, Any]) -> tuple[str, 
         if stream:
             return f"v1beta/models/{model}:streamGenerateContent?alt=sse", Operation.GENERATE, model, True
         return f"v1beta/models/{model}:generateContent", Operation.GENERATE, model, False
+    if spec.family == "bedrock":  # Converse: the model and the streaming go in the path
+        if not isinstance(model, str) or not model:
+            raise BadRequest("payload.model is required for aws_bedrock", code="invalid_payload")
+        payload.pop("model", None)
+        payload.pop("stream", None)
+        return bedrock_converse_path(model, stream=stream), Operation.CONVERSE, model, stream
     if "messages" not in payload and "input" in payload:
         if "embedding" in str(model):
             return "embeddings", Operation.EMBEDDINGS, str(model or ""), False
@@ -136,11 +146,15 @@ def _passthrough_call(request: Request, call: GatewayCall, spec: ProviderSpec, r
         body = parse_json_object(raw)
         model = str(body.get("model") or "")
         stream = body.get("stream") is True
-    if spec.family == "gemini":
-        model = gemini_model_from_path(path) or model
-        stream = ":streamGenerateContent" in path
+    if spec.family in ("gemini", "vertex"):
+        model = model_in_path(path) or model
+        stream = streams_by_path(path)
+    if spec.family == "bedrock":  # Converse: the model and the streaming are in the path
+        model = bedrock_model_from_path(path) or model
+        stream = path.endswith("/converse-stream")
     call.spec, call.path, call.query, call.operation = spec, path, request.url.query, operation
-    call.model, call.stream, call.provider_path = model, stream, True
+    # A Vertex path may lack the project (google-genai's express mode): route_path fills it in.
+    call.model, call.stream, call.provider_path = model, stream, spec.family != "vertex"
     call.forward_headers = _forwardable(request)
     # Forward the client's bytes untouched unless the pipeline must edit them.
     if body is not None and stream and spec.family == "openai" and operation is Operation.CHAT:

@@ -7,7 +7,7 @@ non-secret ``config`` it needs (seed 002).
   ``config.region``, or a Bedrock API key as ``apiKey`` (sent as a Bearer token).
 - ``google_vertex`` takes ``secrets: {clientEmail, privateKey, privateKeyId?}`` (checked here, so a
   bad key fails at creation, not at call time) with ``config: {projectId, location, defaultModel,
-  endpointUrl?}``.
+  endpointUrl?, tokenUri?}`` (both URLs https, or http to a loopback host only).
 
 Mixing ``apiKey`` with ``secrets`` is ``400 invalid_provider_secrets``. Messages name fields, never
 values.
@@ -24,7 +24,7 @@ from tollgate.core import jsonx
 from tollgate.core.errors import BadRequest
 from tollgate.providers.registry import ProviderSpec
 from tollgate.providers.vertex_auth import validate_service_account
-from tollgate.providers.vertex_urls import vertex_config
+from tollgate.providers.vertex_urls import secure_url, vertex_config
 
 SecretKind = Literal["apiKey", "secrets"]
 
@@ -129,4 +129,6 @@ def check_provider_config(spec: ProviderSpec, config: dict[str, Any]) -> dict[st
         model = config.get("defaultModel")
         if not isinstance(model, str) or not model.strip():
             raise _bad_config("google_vertex requires config.defaultModel", "defaultModel")
+        if "tokenUri" in config:  # the signed assertion goes there: the same rule as endpointUrl
+            config["tokenUri"] = secure_url(config["tokenUri"], "tokenUri")
     return config

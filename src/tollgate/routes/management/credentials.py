@@ -78,7 +78,7 @@ async def test_credential(credential_id: str, request: Request, who: Who) -> dic
     ctx = context_of(request)
     workspace_id = await workspace_for(request, who, "admin")
     credential = await ctx.credentials.get(workspace_id, credential_id)
-    result = await check_credential(ctx.credentials.open(credential), ctx.transport, ctx.clock)
+    result = await check_credential(ctx.credentials.open(credential), ctx.gateway.authorizer.send, ctx.clock)
     return {
         "ok": result.ok,
         "provider": result.provider,
