@@ -4,11 +4,14 @@ One ASGI app serves every provider under a path prefix (``Simulator.base_url(pro
 knobs for latency, streaming pace, usage variants and failures (``Scenario``). Tests, the benchmark
 and ``tollgate serve --demo`` use it; nothing reaches the network.
 
-This package imports only ``tollgate.core`` (and uvicorn to serve itself); the gateway never imports it
-outside the demo and the CLI. Modules: ``_scenario`` (knobs), ``_tokens`` (deterministic counts),
-``_sse``/``_send`` (framing and the knob-aware writer), one module per API family (``_chat`` with
-``_flavors``, ``_responses``, ``_embeddings``, ``_anthropic``, ``_gemini``), ``_errors``,
-``_providers`` (prefixes, routes, auth), ``_simulator`` (the ASGI app) and ``_server`` (running it).
+This package imports only ``tollgate.core`` and the pure wire codecs of ``tollgate.providers``
+(AWS event-stream framing and the SigV4 verifier), and uvicorn to serve itself; the gateway never
+imports it outside the demo and the CLI. Modules: ``_scenario`` (knobs), ``_tokens`` (deterministic
+counts), ``_sse``/``_send`` (framing and the knob-aware writer), one module per API family (``_chat``
+with ``_flavors``, ``_responses``, ``_embeddings``, ``_anthropic``, ``_gemini``, ``_cohere``,
+``_azure``, ``_bedrock``, ``_vertex`` with ``_vertex_account``), ``_tools`` (forced tool calls),
+``_errors``, ``_providers`` (prefixes, routes, auth), ``_simulator`` (the ASGI app) and ``_server``
+(running it).
 """
 
 from tollgate.testing._scenario import SCENARIO_HEADER, Scenario
