@@ -19,6 +19,11 @@ includes reasoning; ``totalTokens`` is the sum of all four. ConverseStream answe
 ``contentBlockStop`` on block 0), ``contentBlockDelta`` × N, ``contentBlockStop``, ``messageStop``, then
 ``metadata {usage, metrics}``; every payload carries the random-length ``p`` padding field.
 
+A request that forces a tool (``toolConfig.toolChoice`` ``any`` or ``tool``) gets a ``toolUse`` block
+instead of text and ``stopReason: tool_use`` (``_tools``); streamed, the block opens with
+``contentBlockStart {start: {toolUse: {toolUseId, name}}}`` and its input arrives as JSON text in
+``contentBlockDelta {delta: {toolUse: {input}}}`` × N.
+
 The stream knobs, in binary: ``midstream_error_after`` is an ``exception`` frame
 (``throttlingException``) inside the 200; ``malformed_after`` puts bytes where a frame's prelude
 belongs, so its prelude CRC fails; ``disconnect_after`` at or past the last content chunk drops the
@@ -42,6 +47,7 @@ from tollgate.providers.eventstream import CONTENT_TYPE, encode_event, event_hea
 from tollgate.providers.sigv4 import SignatureRejected, bedrock_path, verify_sigv4
 from tollgate.testing._errors import ErrorStyle, error_reply
 from tollgate.testing._tokens import Tally, answer_pieces, answer_text, count_prompt, count_words, tally
+from tollgate.testing._tools import argument_pieces, arguments, forced_bedrock
 from tollgate.testing._types import Call, Handler, Headers, Reply, StreamPlan
 
 SIM_REGION = "us-east-1"
@@ -211,12 +217,16 @@ def _converse(call: Call, *, model: str, stream: bool, account: AwsAccount) -> R
     body = call.body
     max_tokens = (body.get("inferenceConfig") or {}).get("maxTokens")
     counts = tally(call.scenario, count_prompt(body["messages"], body.get("system")), max_tokens)
-    stop = "max_tokens" if counts.truncated else "end_turn"
+    tool = forced_bedrock(body)  # see _tools
+    stop = "tool_use" if tool is not None else "max_tokens" if counts.truncated else "end_turn"
     metrics = {"latencyMs": max(int(call.scenario.latency * 1000), 1) + 100}
     headers: Headers = ((b"x-amzn-requestid", request_id.encode()),)
+    use = None if tool is None else {"toolUseId": call.ident("tooluse_"), "name": tool}
     if stream:
-        return _stream(call, counts, stop, metrics, headers)
+        return _stream(call, counts, stop, metrics, headers, use)
     content: list[dict[str, Any]] = [{"text": answer_text(counts.visible)}]
+    if use is not None:
+        content = [{"toolUse": {**use, "input": arguments(counts.visible)}}]
     if counts.reasoning:
         content.insert(0, {"reasoningContent": {"reasoningText": _reasoning(counts)}})
     answer: dict[str, Any] = {
@@ -249,7 +259,14 @@ def _usage(t: Tally) -> dict[str, Any]:
     return usage
 
 
-def _stream(call: Call, counts: Tally, stop: str, metrics: dict[str, int], headers: Headers) -> StreamPlan:
+def _stream(
+    call: Call,
+    counts: Tally,
+    stop: str,
+    metrics: dict[str, int],
+    headers: Headers,
+    use: dict[str, str] | None,
+) -> StreamPlan:
     rng = random.Random(call.serial)  # the padding is random-looking but reproducible per call
 
     def frame(event: str, payload: dict[str, Any]) -> bytes:
@@ -275,10 +292,14 @@ def _stream(call: Call, counts: Tally, stop: str, metrics: dict[str, int], heade
             frame("contentBlockStop", {"contentBlockIndex": 0}),
         ]
         index = 1
-    content = [
-        frame("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": piece}})
-        for piece in answer_pieces(counts.visible, call.scenario.chunks)
+    deltas: list[dict[str, Any]] = [
+        {"text": piece} for piece in answer_pieces(counts.visible, call.scenario.chunks)
     ]
+    if use is not None:  # a forced tool call: the block opens with the tool, its input streams as JSON
+        head.append(frame("contentBlockStart", {"contentBlockIndex": index, "start": {"toolUse": use}}))
+        pieces = argument_pieces(counts.visible, call.scenario.chunks)
+        deltas = [{"toolUse": {"input": piece}} for piece in pieces]
+    content = [frame("contentBlockDelta", {"contentBlockIndex": index, "delta": delta}) for delta in deltas]
     metadata: dict[str, Any] = {"metrics": metrics}
     if not call.scenario.omit_usage:
         metadata["usage"] = _usage(counts)

@@ -7,12 +7,16 @@ input is the uncached input plus the cache reads (Cohere reports no cache writes
 output is the visible answer plus reasoning.
 
 When the request has ``tools`` (and ``tool_choice`` is not ``NONE``), the answer is a tool call of
-the first tool, with a ``tool_plan`` of ``output_tokens`` words, unless the last message is already
-a tool result (then the answer is text again, so a tool loop ends); ``REQUIRED`` always calls.
+the first tool, with a ``tool_plan`` of ``output_tokens`` words and a placeholder for each required
+parameter, unless the last message is already a tool result (then the answer is text again, so a
+tool loop ends). ``REQUIRED`` forces the call, the way ``_tools`` does for every provider: its
+arguments are ``{"query": "tok1 … tokN"}``, the plan is one short sentence, and a stream sends the
+arguments in ``chunks`` pieces.
 
 Streams are ``event: <type>`` / ``data: {"type": <type>, ...}`` pairs without ``[DONE]``:
 ``message-start``, then ``content-start``, ``content-delta`` × N, ``content-end`` (or
-``tool-plan-delta`` × N, ``tool-call-start``, ``tool-call-delta``, ``tool-call-end``), then
+``tool-plan-delta`` × N, ``tool-call-start``, ``tool-call-delta`` × 2, ``tool-call-end``; forced:
+``tool-plan-delta``, ``tool-call-start``, ``tool-call-delta`` × N, ``tool-call-end``), then
 ``message-end`` with ``delta.finish_reason`` and ``delta.usage``. A failure mid-stream is a
 ``message-end`` with ``finish_reason: "ERROR"`` and ``delta.error`` (the SDK's documented shape).
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -28,6 +33,7 @@ from tollgate.core import jsonx
 from tollgate.testing._errors import ErrorStyle, bad_request
 from tollgate.testing._sse import event_frame
 from tollgate.testing._tokens import Tally, answer_pieces, answer_text, count_prompt, tally
+from tollgate.testing._tools import argument_pieces, arguments, forced_cohere
 from tollgate.testing._types import Call, Headers, Reply, StreamPlan
 
 _STYLE = ErrorStyle.COHERE
@@ -110,26 +116,47 @@ def usage(t: Tally) -> dict[str, Any]:
     }
 
 
-def _tool_call(call: Call) -> dict[str, Any] | None:
+@dataclass(frozen=True, slots=True)
+class _ToolAnswer:
+    """A tool call answering the request: the call, its plan, and how each streams (the pieces that
+    count as content for the stream knobs are the plan's, or with a forced call the arguments')."""
+
+    call: dict[str, Any]
+    plan: list[str]  # the tool_plan, in the pieces it streams in
+    arguments: list[str]  # the arguments' JSON text, in the pieces it streams in
+    forced: bool
+
+
+def _tool_answer(call: Call, counts: Tally) -> _ToolAnswer | None:
     """The tool call this request is answered with, if any."""
     body = call.body
     tools = body.get("tools")
     choice = body.get("tool_choice")
     if not tools or choice == "NONE":
         return None
-    last = body["messages"][-1]
-    if last.get("role") == "tool" and choice != "REQUIRED":
+    if (name := forced_cohere(body)) is not None:  # see _tools
+        text = jsonx.dumps(arguments(counts.visible)).decode()
+        pieces = argument_pieces(counts.visible, call.scenario.chunks)
+        return _ToolAnswer(_function_call(call, name, text), [f"I will call {name}."], pieces, True)
+    if body["messages"][-1].get("role") == "tool":
         return None
     function = next(
         (t["function"] for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)), None
     )
     if function is None or not isinstance(function.get("name"), str):
         return None
-    name = function["name"]
+    text = jsonx.dumps(_arguments(function)).decode()
+    half = len(text) // 2
+    plan = answer_pieces(counts.visible, call.scenario.chunks)
+    pieces = [piece for piece in (text[:half], text[half:]) if piece]
+    return _ToolAnswer(_function_call(call, function["name"], text), plan, pieces, False)
+
+
+def _function_call(call: Call, name: str, arguments_text: str) -> dict[str, Any]:
     return {
         "id": f"{name}_{call.serial:012x}",
         "type": "function",
-        "function": {"name": name, "arguments": jsonx.dumps(_arguments(function)).decode()},
+        "function": {"name": name, "arguments": arguments_text},
     }
 
 
@@ -145,12 +172,12 @@ def _arguments(function: dict[str, Any]) -> dict[str, Any]:
     properties = schema.get("properties")
     properties = properties if isinstance(properties, dict) else {}
     required = schema.get("required")
-    arguments: dict[str, Any] = {}
+    placeholders: dict[str, Any] = {}
     for name in required if isinstance(required, list) else ():
         spec = properties.get(name)
         kind = spec.get("type") if isinstance(spec, dict) else None
-        arguments[str(name)] = _PLACEHOLDERS.get(kind) if isinstance(kind, str) else None
-    return arguments
+        placeholders[str(name)] = _PLACEHOLDERS.get(kind) if isinstance(kind, str) else None
+    return placeholders
 
 
 def chat(call: Call) -> Reply | StreamPlan:
@@ -160,22 +187,31 @@ def chat(call: Call) -> Reply | StreamPlan:
         return problem
     body = call.body
     counts = tally(call.scenario, count_prompt(body["messages"]), body.get("max_tokens"))
-    tool_call = _tool_call(call)
-    finish = "MAX_TOKENS" if counts.truncated else "TOOL_CALL" if tool_call else "COMPLETE"
+    tool = _tool_answer(call, counts)
+    finish = _finish(counts, tool)
     ident = str(uuid.UUID(int=call.serial))
     headers: Headers = ((b"x-debug-trace-id", f"{call.serial:032x}".encode()),)
     if body.get("stream") is True:
-        return _stream(call, ident, counts, tool_call, finish, headers)
+        return _stream(call, ident, counts, tool, finish, headers)
     message: dict[str, Any] = {"role": "assistant"}
-    if tool_call is None:
+    if tool is None:
         message["content"] = [{"type": "text", "text": answer_text(counts.visible)}]
     else:
-        message["tool_plan"] = answer_text(counts.visible)
-        message["tool_calls"] = [tool_call]
+        message["tool_plan"] = "".join(tool.plan)
+        message["tool_calls"] = [tool.call]
     payload: dict[str, Any] = {"id": ident, "message": message, "finish_reason": finish}
     if not call.scenario.omit_usage:
         payload["usage"] = usage(counts)
     return Reply(200, jsonx.dumps(payload), headers, answer=True)
+
+
+def _finish(counts: Tally, tool: _ToolAnswer | None) -> str:
+    """A forced call finishes ``TOOL_CALL`` whatever the cap (as the other simulators' forced calls do)."""
+    if tool is not None and tool.forced:
+        return "TOOL_CALL"
+    if counts.truncated:
+        return "MAX_TOKENS"
+    return "COMPLETE" if tool is None else "TOOL_CALL"
 
 
 def _event(payload: dict[str, Any]) -> bytes:
@@ -186,15 +222,14 @@ def _stream(
     call: Call,
     ident: str,
     counts: Tally,
-    tool_call: dict[str, Any] | None,
+    tool: _ToolAnswer | None,
     finish: str,
     headers: Headers,
 ) -> StreamPlan:
     start = {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}
     head = [_event({"id": ident, "type": "message-start", "delta": {"message": start}})]
-    pieces = answer_pieces(counts.visible, call.scenario.chunks)
     tail: list[bytes] = []
-    if tool_call is None:
+    if tool is None:
         head.append(
             _event(
                 {
@@ -206,14 +241,16 @@ def _stream(
         )
         content = [
             _event({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": p}}}})
-            for p in pieces
+            for p in answer_pieces(counts.visible, call.scenario.chunks)
         ]
         tail.append(_event({"type": "content-end", "index": 0}))
-    else:
-        content = [
-            _event({"type": "tool-plan-delta", "delta": {"message": {"tool_plan": p}}}) for p in pieces
-        ]
-        tail.extend(_tool_call_events(tool_call))
+    elif tool.forced:  # the plan, then the call's arguments as the content
+        head += [*_plan_events(tool), _call_start(tool)]
+        content = _argument_events(tool)
+        tail.append(_event({"type": "tool-call-end", "index": 0}))
+    else:  # the plan as the content, then the whole call
+        content = _plan_events(tool)
+        tail += [_call_start(tool), *_argument_events(tool), _event({"type": "tool-call-end", "index": 0})]
     end: dict[str, Any] = {"finish_reason": finish}
     if not call.scenario.omit_usage:
         end["usage"] = usage(counts)
@@ -226,14 +263,23 @@ def _stream(
     return StreamPlan(head, content, tail, error, headers)
 
 
-def _tool_call_events(tool_call: dict[str, Any]) -> list[bytes]:
-    arguments: str = tool_call["function"]["arguments"]
-    half = len(arguments) // 2
-    opening = {**tool_call, "function": {**tool_call["function"], "arguments": ""}}
-    frames = [_event({"type": "tool-call-start", "index": 0, "delta": {"message": {"tool_calls": opening}}})]
-    for piece in (arguments[:half], arguments[half:]):
-        if piece:
-            delta = {"message": {"tool_calls": {"function": {"arguments": piece}}}}
-            frames.append(_event({"type": "tool-call-delta", "index": 0, "delta": delta}))
-    frames.append(_event({"type": "tool-call-end", "index": 0}))
-    return frames
+def _plan_events(tool: _ToolAnswer) -> list[bytes]:
+    return [_event({"type": "tool-plan-delta", "delta": {"message": {"tool_plan": p}}}) for p in tool.plan]
+
+
+def _call_start(tool: _ToolAnswer) -> bytes:
+    opening = {**tool.call, "function": {**tool.call["function"], "arguments": ""}}
+    return _event({"type": "tool-call-start", "index": 0, "delta": {"message": {"tool_calls": opening}}})
+
+
+def _argument_events(tool: _ToolAnswer) -> list[bytes]:
+    return [
+        _event(
+            {
+                "type": "tool-call-delta",
+                "index": 0,
+                "delta": {"message": {"tool_calls": {"function": {"arguments": piece}}}},
+            }
+        )
+        for piece in tool.arguments
+    ]

@@ -4,7 +4,9 @@ Forcing, in each format:
 
 - OpenAI chat: ``tool_choice`` ``"required"`` or ``{"type": "function", "function": {"name"}}``;
 - Anthropic: ``tool_choice`` ``{"type": "any"}`` or ``{"type": "tool", "name"}``;
-- Gemini: ``toolConfig.functionCallingConfig.mode`` ``"ANY"`` (``allowedFunctionNames[0]`` names it).
+- Gemini: ``toolConfig.functionCallingConfig.mode`` ``"ANY"`` (``allowedFunctionNames[0]`` names it);
+- Cohere v2: ``tool_choice`` ``"REQUIRED"`` (Cohere cannot name one tool);
+- Bedrock Converse: ``toolConfig.toolChoice`` ``{"any": {}}`` or ``{"tool": {"name"}}``.
 
 The tool called is the named one, else the first one offered. Its arguments are
 ``{"query": "tok1 … tokN"}`` with the scenario's visible output words, so the output count stays
@@ -62,6 +64,24 @@ def forced_gemini(body: dict[str, Any]) -> str | None:
         found = tool.get("functionDeclarations") if isinstance(tool, dict) else None
         declarations += found if isinstance(found, list) else []
     return _first_name(declarations, "name")
+
+
+def forced_cohere(body: dict[str, Any]) -> str | None:
+    if body.get("tool_choice") != "REQUIRED":
+        return None
+    return _first_name(body.get("tools"), "function", "name")
+
+
+def forced_bedrock(body: dict[str, Any]) -> str | None:
+    config = body.get("toolConfig")
+    choice = config.get("toolChoice") if isinstance(config, dict) else None
+    if not isinstance(config, dict) or not isinstance(choice, dict):
+        return None
+    tool = choice.get("tool")
+    name = tool.get("name") if isinstance(tool, dict) else None
+    if isinstance(name, str) and name:
+        return name
+    return _first_name(config.get("tools"), "toolSpec", "name") if "any" in choice else None
 
 
 def arguments(words: int) -> dict[str, str]:
