@@ -159,7 +159,9 @@ def test_vertex_faults_reach_the_client_and_the_record(tenant: Tenant, sim: Simu
     assert limited.status_code == 429
     assert limited.json()["error"]["providerError"]["error"]["status"] == "RESOURCE_EXHAUSTED"
     record = tenant.record(limited.headers["x-tollgate-request-id"])
-    assert record["status"] == "error" and record["errorCode"] == "upstream_429"
+    # The code Google stated, as the client saw it; the status is in httpStatus.
+    assert record["status"] == "error" and record["errorCode"] == "RESOURCE_EXHAUSTED"
+    assert record["httpStatus"] == 429
 
     sim.enqueue(Scenario(chunks=6, midstream_error_after=3), provider="google_vertex")
     request_id, events, _ = chat_stream(tenant, CLAUDE)

@@ -99,3 +99,19 @@ def test_unknown_action_is_404(server: SimulatorServer) -> None:
     response = _post(server, "embedEverything")
     assert response.status_code == 404
     assert response.json()["error"]["status"] == "NOT_FOUND"
+
+
+def test_the_finish_reason_knob_ends_the_answer_and_the_stream_with_it(
+    server: SimulatorServer, sim: Simulator
+) -> None:
+    sim.defaults = Scenario(finish_reason="MALFORMED_FUNCTION_CALL", output_tokens=4)
+    whole = _post(server, "generateContent").json()
+    assert whole["candidates"][0]["finishReason"] == "MALFORMED_FUNCTION_CALL"
+    assert whole["usageMetadata"]["candidatesTokenCount"] == 4  # the attempt is billed
+    chunks = [
+        f.json() for f in split_frames(_post(server, "streamGenerateContent", params={"alt": "sse"}).content)
+    ]
+    assert chunks[-1]["candidates"][0]["finishReason"] == "MALFORMED_FUNCTION_CALL"
+    assert all("finishReason" not in c["candidates"][0] for c in chunks[:-1])
+    sim.defaults = Scenario(finish_reason=None)
+    assert _post(server, "generateContent").json()["candidates"][0]["finishReason"] == "STOP"

@@ -21,7 +21,8 @@ from tollgate.gateway.prepare import build_upstream_request, inject_stream_usage
 from tollgate.gateway.recorder import Finish, Recorder, Timing
 from tollgate.gateway.relay import Relay
 from tollgate.gateway.upstream import Transport, UpstreamResponse
-from tollgate.providers.base import Operation
+from tollgate.providers.base import MeterResult, Operation
+from tollgate.providers.error_codes import stated_code, upstream_error_code
 from tollgate.providers.eventstream import CONTENT_TYPE as EVENT_STREAM_TYPE
 from tollgate.providers.usage import meter_body
 from tollgate.services.state import LiveState
@@ -171,15 +172,14 @@ class Gateway:
             # A successful answer whose usage is missing or unreadable was still billed.
             generates = call.operation is not Operation.EMBEDDINGS
             estimate = estimate_usage(request_bytes, len(body), generates=generates)
-        status = "success" if ok else "error"
-        http_status = response.status
-        if ok and call.client_gone is not None and await call.client_gone():
+        status, http_status, error_code = _buffered_status(call, response, parsed, meter)
+        if status == "success" and call.client_gone is not None and await call.client_gone():
             status, http_status = "client_closed", 499
         finish = Finish(
             status=status,
             http_status=http_status,
             meter=meter,
-            error_code=None if ok else f"upstream_{response.status}",
+            error_code=error_code,
             estimate=estimate,
         )
         record = self._recorder.record(call, finish, timing)
@@ -191,3 +191,19 @@ class Gateway:
             parsed=parsed,
             record=record,
         )
+
+
+def _buffered_status(
+    call: GatewayCall, response: UpstreamResponse, parsed: object, meter: MeterResult | None
+) -> tuple[str, int, str | None]:
+    """(status, HTTP status, error code) of a whole answer. An error answer is coded as the provider
+    states it (``ValidationException``, ``rate_limit_error``), else ``upstream_{status}``; a 2xx
+    whose body says the generation failed (an error object, a finish reason such as Gemini's
+    ``MALFORMED_FUNCTION_CALL``) is a 502, as a stream that ends so is. Other calls (a failed
+    fine-tuning job read back, say) describe an error without being one."""
+    if response.status >= 400:
+        code = upstream_error_code(call.spec.family, parsed, response.headers)
+        return "error", response.status, code or f"upstream_{response.status}"
+    if call.operation is not Operation.OTHER and meter is not None and meter.error is not None:
+        return "error", 502, stated_code(meter.error) or "upstream_error_body"
+    return "success", response.status, None

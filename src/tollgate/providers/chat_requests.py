@@ -170,19 +170,30 @@ def _bedrock(messages: list[dict[str, Any]], options: dict[str, Any]) -> dict[st
     return body
 
 
+def vertex_request(model: str, body: Mapping[str, Any], *, stream: bool) -> NativeRequest:
+    """A native body for a model on Vertex AI. A ``claude*`` model takes the Anthropic Messages body
+    (``model`` moves to the URL, ``anthropic_version`` into the body) at ``:rawPredict`` or
+    ``:streamRawPredict``; any other model is Gemini, its body at ``:generateContent`` or
+    ``:streamGenerateContent?alt=sse`` (without ``model`` and ``stream``, which Gemini does not
+    take). Paths are below the project: ``route_path`` adds it. ``body`` is not modified."""
+    if model.lower().startswith("claude"):
+        native = anthropic_body_for_vertex(body)
+        if stream:
+            native["stream"] = True
+        path = publisher_path("anthropic", model, "streamRawPredict" if stream else "rawPredict")
+        return NativeRequest(path, "", Operation.MESSAGES, native)
+    native = {k: v for k, v in body.items() if k not in ("model", "stream")}
+    path = publisher_path("google", model, "streamGenerateContent" if stream else "generateContent")
+    return NativeRequest(path, "alt=sse" if stream else "", Operation.GENERATE, native)
+
+
 def _vertex(
     model: str, messages: list[dict[str, Any]], options: dict[str, Any], stream: bool
 ) -> NativeRequest:
-    """Claude on Vertex takes the Anthropic body (``model`` in the URL, ``anthropic_version`` in the
-    body); every other model is Gemini. Paths are below the project (``route_path`` adds it)."""
+    """Claude on Vertex takes the Anthropic body; every other model is Gemini."""
     if model.lower().startswith("claude"):
-        body = anthropic_body_for_vertex(_anthropic(model, messages, options))
-        if stream:
-            body["stream"] = True
-        path = publisher_path("anthropic", model, "streamRawPredict" if stream else "rawPredict")
-        return NativeRequest(path, "", Operation.MESSAGES, body)
-    path = publisher_path("google", model, "streamGenerateContent" if stream else "generateContent")
-    return NativeRequest(path, "alt=sse" if stream else "", Operation.GENERATE, _gemini(messages, options))
+        return vertex_request(model, _anthropic(model, messages, options), stream=stream)
+    return vertex_request(model, _gemini(messages, options), stream=stream)
 
 
 def build_native_chat(

@@ -17,6 +17,7 @@ from typing import Any
 
 from tollgate.core.jsonx import loads
 from tollgate.providers.base import MeterResult, Operation, SseEvent, StreamMeter
+from tollgate.providers.error_codes import FAILED_FINISH, finish_error
 from tollgate.providers.normalize import (
     NORMALISERS,
     Family,
@@ -258,7 +259,8 @@ class AnthropicMeter:
 
 class GeminiMeter:
     """Gemini ``streamGenerateContent?alt=sse``: every chunk carries ``usageMetadata`` with growing
-    counts, so the last one wins. Complete once a candidate has a ``finishReason``.
+    counts, so the last one wins. Complete once a candidate has a ``finishReason``; one that says the
+    generation failed (``MALFORMED_FUNCTION_CALL``, ...) is the stream's error.
 
     Chunks are parsed only when they might hold a model, finish reason or error; otherwise the
     text of the latest chunk with ``usageMetadata`` is kept and parsed once, in ``result()``.
@@ -297,6 +299,7 @@ class GeminiMeter:
             self._usage, self._pending = usage, None
         if finish := finish_reason_of(Family.GEMINI, chunk):
             self._finish, self._done = finish, True
+            self._error = self._error or finish_error(Family.GEMINI, finish)
 
     @property
     def complete(self) -> bool:
@@ -309,10 +312,6 @@ class GeminiMeter:
             if chunk is not None:
                 self._usage = chunk.get("usageMetadata", self._usage)
         return _result(Family.GEMINI, self._provider, self._usage, self._model, self._error, self._finish)
-
-
-# Cohere finish reasons that mean the generation failed rather than ended.
-_COHERE_FAILED = frozenset({"ERROR", "TIMEOUT"})
 
 
 class CohereMeter:
@@ -345,7 +344,7 @@ class CohereMeter:
             self._usage = delta.get("usage", self._usage)
             self._finish = text(delta.get("finish_reason"))
             reason = text(delta.get("error"))
-            if reason is not None or self._finish in _COHERE_FAILED:
+            if reason is not None or self._finish in FAILED_FINISH[Family.COHERE]:
                 self._error = {"message": reason or "generation failed", "finish_reason": self._finish}
             self._done = True
         elif (error := error_of(chunk) or (cohere_error(chunk) if kind is None else None)) is not None:

@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from tollgate.providers.base import MeterResult, Operation
+from tollgate.providers.error_codes import finish_error
 from tollgate.providers.normalize import NORMALISERS, Family, family_of, obj, reported_cost, text
 
 # Where each family keeps its usage object in a response body.
@@ -20,7 +21,9 @@ _USAGE_FIELD: Mapping[Family, str] = MappingProxyType(
 
 
 def meter_body(provider: str, operation: Operation, body: object) -> MeterResult:
-    """Read a parsed JSON response body. An error body gives ``usage=None`` and ``error``."""
+    """Read a parsed JSON response body. An error body gives ``usage=None`` and ``error``; an answer
+    whose finish reason says the generation failed (``error_codes.FAILED_FINISH``) gives its usage
+    and an ``error`` coded ``upstream_finish_<reason>``."""
     if not isinstance(body, dict):
         return MeterResult(usage=None)
     family = family_of(provider, operation)
@@ -31,11 +34,13 @@ def meter_body(provider: str, operation: Operation, body: object) -> MeterResult
     if error is not None or family is None:
         return MeterResult(usage=None, upstream_model=model, error=error)
     container = body.get(_USAGE_FIELD.get(family, "usage"))
+    finish = finish_reason_of(family, body)
     return MeterResult(
         usage=NORMALISERS[family](provider, container),
         upstream_model=model,
         reported_cost_usd=reported_cost(provider, container),
-        finish_reason=finish_reason_of(family, body),
+        error=finish_error(family, finish),  # a generation that failed was still billed
+        finish_reason=finish,
         price_context=price_context_of(family, body, container),
     )
 

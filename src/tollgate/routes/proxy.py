@@ -1,9 +1,12 @@
 """``/api/proxy``: seed 000's envelope and seed 003's endpoint form, and native pass-through.
 
-- ``POST /api/proxy`` with ``{provider, payload, _meta}``: ``payload`` is sent verbatim to the
-  provider's chat endpoint (``_meta`` is stripped); the provider's body and status come back
-  unmodified. ``{endpoint, model, messages, ...}`` names the endpoint by URL instead; only the
-  provider is taken from it: the call always goes to the workspace's stored base URL.
+- ``POST /api/proxy`` with ``{provider, payload, _meta}``: ``payload`` is the provider's own body,
+  sent to its chat endpoint (``_meta`` is stripped). Where the provider takes the model and the
+  streaming in the URL (Gemini, Vertex AI, Bedrock), they move there; Claude on Vertex also gets
+  its ``anthropic_version``; an Azure deployment's path comes from the credential. The provider's
+  body and status come back unmodified. ``{endpoint, model, messages, ...}`` names the endpoint by
+  URL instead; only the provider is taken from it: the call always goes to the workspace's stored
+  base URL.
 - ``ANY /api/proxy/{provider}/{path}``: for provider SDKs and tools whose base URL points here.
 """
 
@@ -20,6 +23,7 @@ from tollgate.core.errors import BadRequest, TollgateError, Unprocessable
 from tollgate.gateway.call import GatewayCall
 from tollgate.gateway.prepare import forwardable_headers
 from tollgate.providers.base import Operation
+from tollgate.providers.chat_requests import NativeRequest, vertex_request
 from tollgate.providers.registry import (
     PUBLIC_HOSTS,
     ProviderSpec,
@@ -40,31 +44,39 @@ from tollgate.routes.wiring import gateway_of, settings_of
 _REQUIRED = "provider and payload are required."
 
 
-def _envelope_target(spec: ProviderSpec, payload: dict[str, Any]) -> tuple[str, Operation, str, bool]:
-    """(path, operation, model, stream) for an envelope payload."""
-    model = payload.get("model")
+def _model_in_url(spec: ProviderSpec, model: str, payload: dict[str, Any], stream: bool) -> NativeRequest:
+    """Gemini, Vertex AI and Bedrock name the model, and say whether to stream, in the URL."""
+    if spec.family == "vertex":  # Claude's body at :rawPredict, any other model's at :generateContent
+        return vertex_request(model, payload, stream=stream)
+    body = {k: v for k, v in payload.items() if k not in ("model", "stream")}
+    if spec.family == "bedrock":  # Converse
+        return NativeRequest(bedrock_converse_path(model, stream=stream), "", Operation.CONVERSE, body)
+    action = "streamGenerateContent" if stream else "generateContent"
+    query = "alt=sse" if stream else ""
+    return NativeRequest(f"v1beta/models/{model}:{action}", query, Operation.GENERATE, body)
+
+
+def _envelope_target(spec: ProviderSpec, payload: dict[str, Any]) -> tuple[NativeRequest, str, bool]:
+    """(the native request, model, stream) for an envelope payload: the payload is the provider's
+    own body; only what the provider takes in the URL moves there."""
     stream = payload.get("stream") is True
+    if spec.family in ("gemini", "vertex", "bedrock"):
+        model = payload.get("model")
+        if not isinstance(model, str) or not model:
+            raise BadRequest(f"payload.model is required for {spec.id}", code="invalid_payload")
+        return _model_in_url(spec, model, payload, stream), model, stream
+    model = str(payload.get("model") or "")
     if spec.family == "anthropic":
-        return "v1/messages", Operation.MESSAGES, str(model or ""), stream
-    if spec.family == "gemini":
-        if not isinstance(model, str) or not model:
-            raise BadRequest("payload.model is required for gemini", code="invalid_payload")
-        payload.pop("model", None)
-        payload.pop("stream", None)
-        if stream:
-            return f"v1beta/models/{model}:streamGenerateContent?alt=sse", Operation.GENERATE, model, True
-        return f"v1beta/models/{model}:generateContent", Operation.GENERATE, model, False
-    if spec.family == "bedrock":  # Converse: the model and the streaming go in the path
-        if not isinstance(model, str) or not model:
-            raise BadRequest("payload.model is required for aws_bedrock", code="invalid_payload")
-        payload.pop("model", None)
-        payload.pop("stream", None)
-        return bedrock_converse_path(model, stream=stream), Operation.CONVERSE, model, stream
-    if "messages" not in payload and "input" in payload:
-        if "embedding" in str(model):
-            return "embeddings", Operation.EMBEDDINGS, str(model or ""), False
-        return "responses", Operation.RESPONSES, str(model or ""), stream
-    return "chat/completions", Operation.CHAT, str(model or ""), stream
+        path, operation = "v1/messages", Operation.MESSAGES
+    elif spec.family == "cohere":
+        path, operation = "v2/chat", Operation.CHAT
+    elif "messages" not in payload and "input" in payload:
+        if "embedding" in model:
+            return NativeRequest("embeddings", "", Operation.EMBEDDINGS, payload), model, False
+        path, operation = "responses", Operation.RESPONSES
+    else:
+        path, operation = "chat/completions", Operation.CHAT
+    return NativeRequest(path, "", operation, payload), model, stream
 
 
 def _endpoint_form(body: dict[str, Any]) -> tuple[ProviderSpec, str, dict[str, Any]]:
@@ -110,12 +122,11 @@ async def envelope(request: Request) -> Response:
             operation = detect_operation(spec, "POST", path)
             model = str(payload.get("model") or gemini_model_from_path(path) or "")
             stream = payload.get("stream") is True or ":streamGenerateContent" in path
+            path, _, query = path.partition("?")
         else:
             spec, payload = _envelope(body)
-            path, operation, model, stream = _envelope_target(spec, payload)
-        query = ""
-        if "?" in path:
-            path, query = path.split("?", 1)
+            native, model, stream = _envelope_target(spec, payload)
+            path, query, operation, payload = native.path, native.query, native.operation, native.body
     except TollgateError as exc:
         return fail(gateway, call, exc, proxy_error)
     call.spec, call.path, call.query, call.operation, call.model = spec, path, query, operation, model

@@ -8,6 +8,7 @@ Usage (``usageMetadata``): ``promptTokenCount`` includes ``cachedContentTokenCou
 with no event names and no ``[DONE]``; every chunk carries ``usageMetadata`` with growing counts and a
 last chunk holds ``finishReason`` and the final totals. Without ``alt=sse`` the answer is one JSON array.
 A request that forces a tool gets a ``functionCall`` part instead of text, in one chunk (``_tools``).
+The ``finish_reason`` knob replaces the ``finishReason`` (e.g. ``MALFORMED_FUNCTION_CALL``).
 """
 
 from __future__ import annotations
@@ -143,7 +144,8 @@ class _Chunks:
         self._tool = tool  # a forced tool: the answer is a call to it (``_tools``)
         self._ident = call.ident("sim")
         self._model = call.reported_model(model)
-        self._finish = "MAX_TOKENS" if counts.truncated else "STOP"
+        natural = "MAX_TOKENS" if counts.truncated else "STOP"
+        self._finish = call.scenario.finish_reason or natural
 
     def _response(self, text: str, candidates: int, finish: str | None) -> dict[str, Any]:
         part: dict[str, Any] = {"text": text}

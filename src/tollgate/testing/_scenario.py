@@ -54,6 +54,9 @@ class Scenario:
     malformed_after: int | None = None  # stream: a frame whose data is cut-off JSON after K chunks
     disconnect_after: int | None = None  # stream: drop the connection after K chunks
     upstream_model: str | None = None  # the model the reply reports (default: the requested one)
+    # The finish reason the answer ends with instead of its own, in the provider's words (Gemini:
+    # "MALFORMED_FUNCTION_CALL", a generation that failed). Applies to Gemini and Gemini on Vertex.
+    finish_reason: str | None = None
     # Vertex AI: revoke the access token the call presents before checking it, so the call gets the
     # 401 an expired or revoked token gets (a client that refreshes its token recovers).
     revoke_token: bool = False
@@ -121,6 +124,7 @@ _FIELD_KINDS: MappingProxyType[str, tuple[type, ...]] = MappingProxyType(
         "malformed_after": _OPT_INT,
         "disconnect_after": _OPT_INT,
         "upstream_model": (str, type(None)),
+        "finish_reason": (str, type(None)),
         "revoke_token": (bool,),
     }
 )
