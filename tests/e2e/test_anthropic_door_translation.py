@@ -1,6 +1,7 @@
 """The Anthropic door beyond Anthropic: the official ``anthropic`` SDK calls ``/v1/messages`` with
-OpenAI-family, Gemini, Cohere and Bedrock models (translated both ways through the hub) and with
-Claude on Vertex (forwarded natively: its answers are Anthropic-shaped).
+OpenAI-family, Gemini, Cohere and Bedrock's non-Claude models (translated both ways through the hub)
+and with Claude on Vertex (forwarded natively: its answers are Anthropic-shaped). Claude on Bedrock
+is native too: ``test_anthropic_door_bedrock_native.py``.
 
 Tests run for every target the simulator serves (``Simulator().providers``).
 """
@@ -36,8 +37,8 @@ ALL_TARGETS = (
     Target("cohere", "cohere/command-a-03-2025", "command-a-03-2025", "cohere", "chat"),
     Target(
         "aws_bedrock",
-        "bedrock/anthropic.claude-3-5-haiku-20241022-v1:0",
-        "anthropic.claude-3-5-haiku-20241022-v1:0",
+        "bedrock/amazon.nova-lite-v1:0",
+        "amazon.nova-lite-v1:0",
         "aws",
         "converse",
     ),

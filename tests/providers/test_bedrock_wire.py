@@ -61,14 +61,28 @@ def test_passthrough_paths_are_encoded_as_the_sdks_send_them(client_path: str, w
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("POST", "model/anthropic.claude-v2%3A1/invoke"),
+        ("POST", "model/amazon.titan-text-express-v1/invoke"),
+        ("POST", "model/meta.llama3-8b-instruct-v1%3A0/invoke-with-response-stream"),
         ("POST", "model/anthropic.claude-v2%3A1/count-tokens"),
         ("GET", "model/anthropic.claude-v2%3A1/converse"),
         ("POST", "guardrail/abc/version/1/apply"),
     ],
 )
-def test_only_converse_is_metered(method: str, path: str) -> None:
+def test_only_converse_and_claude_invoke_are_metered(method: str, path: str) -> None:
     assert detect_operation(BEDROCK, method, path) is Operation.OTHER
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "model/anthropic.claude-v2%3A1/invoke",
+        "model/anthropic.claude-3-5-haiku-20241022-v1%3A0/invoke-with-response-stream",
+        "model/us.anthropic.claude-haiku-4-5-20251001-v1%3A0/invoke",
+    ],
+)
+def test_claude_invoke_is_an_anthropic_messages_call(path: str) -> None:
+    assert detect_operation(BEDROCK, "POST", path) is Operation.MESSAGES
+    assert family_of("aws_bedrock", Operation.MESSAGES) is Family.ANTHROPIC
 
 
 def test_the_bedrock_alias_is_the_same_provider() -> None:

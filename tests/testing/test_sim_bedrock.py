@@ -348,3 +348,61 @@ def test_a_missing_or_unknown_key_is_refused_the_aws_way() -> None:
     assert missing.headers["x-amzn-errortype"].startswith("MissingAuthenticationTokenException:")
     assert unknown.headers["x-amzn-errortype"].startswith("UnrecognizedClientException:")
     assert "not-a-key" not in unknown.text
+
+
+# --- Claude's InvokeModel: Anthropic bodies, AWS framing ----------------------------------------------
+
+INVOKE_BODY: Any = {
+    "anthropic_version": "bedrock-2023-05-31",
+    "max_tokens": 64,
+    "messages": [{"role": "user", "content": "one two three"}],
+}
+
+
+def test_botocore_invoke_model_answers_an_anthropic_message(client: BaseClient, sim: Simulator) -> None:
+    sim.defaults = Scenario(output_tokens=4, cache_read_tokens=100)
+    reply = client.invoke_model(modelId=MODEL, body=jsonx.dumps(INVOKE_BODY))
+    message = jsonx.loads(reply["body"].read())
+    assert message["type"] == "message" and message["model"] == "claude-3-5-sonnet-20240620"
+    assert message["content"] == [{"type": "text", "text": "tok1 tok2 tok3 tok4"}]
+    assert message["usage"]["cache_read_input_tokens"] == 100 and message["usage"]["output_tokens"] == 4
+
+
+def test_botocore_invoke_stream_chunks_are_anthropic_events(client: BaseClient, sim: Simulator) -> None:
+    sim.defaults = Scenario(output_tokens=6, chunks=3)
+    reply = client.invoke_model_with_response_stream(modelId=f"us.{MODEL}", body=jsonx.dumps(INVOKE_BODY))
+    events = [jsonx.loads(event["chunk"]["bytes"]) for event in reply["body"]]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "message_start" and kinds[-2:] == ["message_delta", "message_stop"]
+    assert kinds.count("content_block_delta") == 3
+    assert events[-2]["usage"]["output_tokens"] == 6
+    assert events[-1]["amazon-bedrock-invocationMetrics"]["outputTokenCount"] == 6
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({**INVOKE_BODY, "model": MODEL}, "extraneous key [model]"),
+        ({**INVOKE_BODY, "stream": True}, "extraneous key [stream]"),
+        ({k: v for k, v in INVOKE_BODY.items() if k != "anthropic_version"}, "[anthropic_version]"),
+    ],
+)
+def test_an_invoke_body_is_checked_as_bedrock_checks_it(
+    server: SimulatorServer, body: Any, words: str
+) -> None:
+    response = _post(server, "invoke", body)
+    assert response.status_code == 400 and words in response.json()["message"]
+    assert response.headers["x-amzn-errortype"].startswith("ValidationException")
+
+
+def test_invoke_serves_claude_only(server: SimulatorServer) -> None:
+    assert _post(server, "invoke", INVOKE_BODY, model="amazon.nova-lite-v1:0").status_code == 400
+
+
+def test_an_invoke_stream_midstream_error_is_an_exception_frame(server: SimulatorServer) -> None:
+    scenario = {"midstream_error_after": 1}
+    response = _post(server, "invoke-with-response-stream", INVOKE_BODY, scenario=scenario)
+    messages = _frames(response.content)
+    assert {m.event_type for m in messages[:-1]} == {"chunk"}
+    last = messages[-1]
+    assert last.message_type == "exception" and last.exception_type == "throttlingException"

@@ -20,7 +20,8 @@ from tollgate.gateway.estimate import estimate_usage
 from tollgate.gateway.recorder import Finish, Recorder, Timing
 from tollgate.gateway.upstream import UpstreamResponse
 from tollgate.providers.base import MeterResult, SseEvent, StreamMeter
-from tollgate.providers.bedrock_stream import BedrockStreamMeter, Frame, FrameReader, exception_frame
+from tollgate.providers.bedrock_invoke import EventStreamMeter, open_eventstream_meter
+from tollgate.providers.bedrock_stream import Frame, FrameReader, exception_frame
 from tollgate.providers.sse import SseDecoder
 from tollgate.providers.streams import open_stream_meter
 from tollgate.providers.usage import meter_body
@@ -179,16 +180,18 @@ class Relay:
             raise StreamAborted(failure.message) from failure
 
     async def eventstream(self) -> AsyncIterator[bytes]:
-        """AWS's binary event stream (Bedrock ConverseStream), relayed frame by frame.
+        """AWS's binary event stream (Bedrock ConverseStream, or Claude's InvokeModelWithResponseStream,
+        metered by operation: ``bedrock_invoke.open_eventstream_meter``), relayed frame by frame.
 
         A frame goes out only once both its CRCs checked out, so a corrupt or cut stream ends at a
         frame boundary with tollgate's own exception frame (``exception_frame``) and the AWS SDK
         raises. The record is written before the terminal frame goes out: ``metadata`` (the usage,
-        after ``messageStop``), or an exception frame inside the 200, recorded under its type.
+        after ``messageStop``; for invoke, ``message_stop``), or an exception frame inside the 200,
+        recorded under its type.
         """
         call = self._call
         reader = FrameReader()
-        meter = BedrockStreamMeter(call.spec.id)
+        meter = open_eventstream_meter(call.spec.id, call.operation)
         failure: TollgateError | None = _interrupted()
         try:
             async for chunk in self._response.chunks():
@@ -211,7 +214,7 @@ class Relay:
         elif call.translator is not None and meter.error is None:
             yield call.translator.end()
 
-    def _frames(self, frames: list[Frame], meter: BedrockStreamMeter) -> bytes:
+    def _frames(self, frames: list[Frame], meter: EventStreamMeter) -> bytes:
         out: list[bytes] = []
         translator = self._call.translator
         for frame in frames:

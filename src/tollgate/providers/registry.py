@@ -8,6 +8,7 @@ proxies, self-hosted servers, tests).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -15,6 +16,8 @@ from urllib.parse import quote, unquote
 
 from tollgate.providers.base import Operation
 from tollgate.providers.sigv4 import bedrock_path
+
+_BEDROCK_CLAUDE = re.compile(r"(?:[a-z]{2,6}\.)?anthropic\.claude.*")
 
 # The wire format a provider speaks (what its requests, responses and streams look like).
 Family = Literal["openai", "anthropic", "gemini", "cohere", "bedrock", "vertex"]
@@ -166,6 +169,17 @@ def bedrock_converse_path(model: str, *, stream: bool) -> str:
     return bedrock_path(model, "converse-stream" if stream else "converse").lstrip("/")
 
 
+def bedrock_invoke_path(model: str, *, stream: bool) -> str:
+    """``model/{id}/invoke`` or ``…/invoke-with-response-stream`` (Claude's Anthropic-shaped body)."""
+    return bedrock_path(model, "invoke-with-response-stream" if stream else "invoke").lstrip("/")
+
+
+def is_bedrock_claude(model: str) -> bool:
+    """A Bedrock id of Claude: ``anthropic.claude-…`` or an inference profile ``us.anthropic.claude-…``.
+    (An ARN names no model family, so it is not recognised.)"""
+    return _BEDROCK_CLAUDE.fullmatch(model.lower()) is not None
+
+
 def bedrock_model_from_path(path: str) -> str | None:
     """``model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse`` -> the model id, decoded
     (an inference-profile id or an ARN as given); None when the path names no model."""
@@ -183,8 +197,7 @@ def detect_operation(spec: ProviderSpec, method: str, path: str) -> Operation:
     if spec.family == "anthropic":
         return Operation.MESSAGES if tail.endswith("v1/messages") else Operation.OTHER
     if spec.family == "bedrock":
-        converse = tail.lstrip("/").startswith("model/") and tail.endswith(("/converse", "/converse-stream"))
-        return Operation.CONVERSE if converse else Operation.OTHER
+        return _bedrock_operation(tail)
     if spec.family == "gemini":
         if tail.endswith((":generateContent", ":streamGenerateContent")):
             return Operation.GENERATE
@@ -201,6 +214,18 @@ def detect_operation(spec: ProviderSpec, method: str, path: str) -> Operation:
         return Operation.RESPONSES
     if tail.endswith("embeddings"):
         return Operation.EMBEDDINGS
+    return Operation.OTHER
+
+
+def _bedrock_operation(tail: str) -> Operation:
+    """Converse is metered for every model; ``/invoke`` only for Claude, whose body is Anthropic's."""
+    if not tail.lstrip("/").startswith("model/"):
+        return Operation.OTHER
+    if tail.endswith(("/converse", "/converse-stream")):
+        return Operation.CONVERSE
+    if tail.endswith(("/invoke", "/invoke-with-response-stream")):
+        model = bedrock_model_from_path(tail)
+        return Operation.MESSAGES if model is not None and is_bedrock_claude(model) else Operation.OTHER
     return Operation.OTHER
 
 

@@ -4,9 +4,12 @@ The official ``anthropic`` SDK works with ``base_url=<server>`` and a gateway ke
 ``Authorization: Bearer`` by SDK 2.x, ``x-api-key`` by older ones: both are accepted).
 
 ``model`` may be ``<provider>/<model>`` or a plain name that belongs to one provider; plain
-names that belong to none (and every ``claude-*``) go to ``anthropic``. Anthropic and Claude on
-Vertex are served natively (their answers are Anthropic-shaped); every other provider is
-translated both ways through the hub, streams included.
+names that belong to none (and every ``claude-*``) go to ``anthropic``. Anthropic, Claude on
+Vertex (``rawPredict``) and Claude on Bedrock (``InvokeModel``: ``bedrock_invoke``) are served
+natively, their answers being Anthropic-shaped; Bedrock's streams arrive as AWS event-stream
+``chunk`` frames and go to the client as Anthropic SSE, its error answers in Anthropic's shape.
+Every other provider (Bedrock's other models included, through Converse) is translated both ways
+through the hub, streams included.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from starlette.routing import Route
 
 from tollgate.core.errors import BadRequest
 from tollgate.providers.base import Operation
-from tollgate.providers.registry import PROVIDERS, ProviderSpec
+from tollgate.providers.bedrock_invoke import InvokeAsAnthropicSse, anthropic_body_for_bedrock
+from tollgate.providers.registry import PROVIDERS, ProviderSpec, bedrock_invoke_path, is_bedrock_claude
 from tollgate.providers.translate.targets import is_claude, vertex_claude_path
 from tollgate.providers.vertex_urls import anthropic_body_for_vertex
 from tollgate.routes.compat import Incoming, Plan, Router, compat_door, native, resolve_model, through_hub
@@ -39,6 +43,12 @@ def route_messages(incoming: Incoming) -> Plan:
         stream = incoming.body.get("stream") is True
         body = anthropic_body_for_vertex(incoming.body)
         return Plan(vertex_claude_path(model, stream=stream), Operation.MESSAGES, body, stream)
+    if spec.family == "bedrock" and is_bedrock_claude(model):
+        stream = incoming.body.get("stream") is True
+        body = anthropic_body_for_bedrock(incoming.body)
+        translator = InvokeAsAnthropicSse() if stream else None
+        path = bedrock_invoke_path(model, stream=stream)
+        return Plan(path, Operation.MESSAGES, body, stream, translator=translator, foreign=True)
     return through_hub(AnthropicDoor(), incoming)
 
 

@@ -17,14 +17,14 @@ from starlette.responses import Response
 
 from tollgate.core import jsonx
 from tollgate.core.errors import BadRequest, TollgateError
-from tollgate.gateway.call import GatewayCall, Outcome
+from tollgate.gateway.call import GatewayCall, Outcome, StreamTranslator
 from tollgate.providers.base import Operation
 from tollgate.providers.registry import ProviderSpec, provider_for_model, resolve_provider
 from tollgate.providers.translate.targets import target_for
 from tollgate.routes.doors import ErrorRenderer, fail, header_tags, new_call, outcome_response, run
 from tollgate.routes.http import bearer_or_key, parse_json_object, read_body
 from tollgate.routes.present import metrics_json
-from tollgate.routes.translated import Answer, DoorSide, Translation
+from tollgate.routes.translated import Answer, DoorSide, Translation, native_error
 from tollgate.routes.wiring import context_of, gateway_of, settings_of
 
 # Client headers a native call forwards upstream (never for a translated one).
@@ -53,6 +53,11 @@ class Plan:
     stream: bool
     query: str = ""
     translation: Translation | None = None
+    # A native call whose provider is not the door's own (Claude on Bedrock): its stream is
+    # re-framed for the door by ``translator``, its error answers are rendered in the door's shape,
+    # and the client's provider headers are not forwarded.
+    translator: StreamTranslator | None = None
+    foreign: bool = False
 
 
 # (request body, model) -> (provider, model to send upstream)
@@ -137,14 +142,21 @@ async def compat_door(
     call.path, call.query, call.operation, call.body, call.stream = (
         plan.path, plan.query, plan.operation, plan.body, plan.stream
     )  # fmt: skip
-    if plan.translation is None:
+    if plan.translation is None and not plan.foreign:
         call.forward_headers = [(n, v) for n, v in request.headers.items() if n in FORWARDED]
-    elif plan.stream:
+    if plan.translator is not None and plan.stream:
+        call.translator = plan.translator
+    elif plan.translation is not None and plan.stream:
         call.translator = plan.translation.stream()
     call.tags = header_tags(request, None, tags)
     outcome = await run(gateway, call, render)
     if isinstance(outcome, Response):
         return outcome
+    return _answer(plan, call, outcome, render)
+
+
+def _answer(plan: Plan, call: GatewayCall, outcome: Outcome, render: ErrorRenderer) -> Response:
+    """The door's response for the upstream's answer."""
     if outcome.chunks is not None:
         return outcome_response(outcome)
     if plan.translation is not None:
@@ -153,6 +165,9 @@ async def compat_door(
         except TollgateError as exc:
             return _refused(outcome, render(exc))
         return _with_metrics(outcome, answer)
+    if plan.foreign and outcome.status >= 400:
+        error = native_error(call.spec.id, outcome.status, outcome.parsed, outcome.body)
+        return _refused(outcome, render(error))
     if isinstance(outcome.parsed, dict) and outcome.status < 400 and call.operation is not Operation.OTHER:
         return _with_metrics(outcome, outcome.parsed)
     return outcome_response(outcome)

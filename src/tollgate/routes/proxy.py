@@ -160,9 +160,9 @@ def _passthrough_call(request: Request, call: GatewayCall, spec: ProviderSpec, r
     if spec.family in ("gemini", "vertex"):
         model = model_in_path(path) or model
         stream = streams_by_path(path)
-    if spec.family == "bedrock":  # Converse: the model and the streaming are in the path
+    if spec.family == "bedrock":  # Converse and invoke: the model and the streaming are in the path
         model = bedrock_model_from_path(path) or model
-        stream = path.endswith("/converse-stream")
+        stream = path.endswith(("/converse-stream", "/invoke-with-response-stream"))
     call.spec, call.path, call.query, call.operation = spec, path, request.url.query, operation
     # A Vertex path may lack the project (google-genai's express mode): route_path fills it in.
     call.model, call.stream, call.provider_path = model, stream, spec.family != "vertex"

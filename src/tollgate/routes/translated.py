@@ -203,7 +203,7 @@ class AnthropicDoor:
 # -- one call -----------------------------------------------------------------------------------
 
 
-def _native_error(target: str, status: int, parsed: object, raw: bytes | None) -> UpstreamError:
+def native_error(target: str, status: int, parsed: object, raw: bytes | None) -> UpstreamError:
     """The provider's error answer, keeping its status; its message and code as it stated them."""
     payload = parsed if isinstance(parsed, dict) else {}
     inner = error_of(payload) or payload
@@ -234,7 +234,7 @@ class Translation:
     def body(self, status: int, parsed: object, raw: bytes | None) -> dict[str, Any]:
         """The door's answer body for a buffered native answer; raises the provider's error."""
         if status >= 400:
-            raise _native_error(self.target.name, status, parsed, raw)
+            raise native_error(self.target.name, status, parsed, raw)
         if not isinstance(parsed, dict):
             raise UpstreamError(f"{self.target.name} answered with a body that is not a JSON object")
         return self.door.body(self.target.response(parsed), self.answer, self.target.name)

@@ -55,22 +55,31 @@ def create_message(call: Call) -> Reply | StreamPlan:
     problem = _invalid(call)
     if problem is not None:
         return problem
-    body = call.body
+    built = build_message(call, call.body, call.body["model"])
+    if isinstance(built, Reply):
+        return built
+    message, counts = built
+    headers: Headers = ((b"request-id", call.ident("req_").encode()),)
+    if call.body.get("stream") is True:
+        return _stream(call, message, counts, headers)
+    return Reply(200, jsonx.dumps(message), headers, answer=True)
+
+
+def build_message(call: Call, body: dict[str, Any], model: str) -> tuple[dict[str, Any], Tally] | Reply:
+    """The whole answer to a Messages body (also Claude on Bedrock's ``/invoke``), or a 400."""
     max_tokens = body.get("max_tokens")
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         return bad_request(
             _STYLE, "max_tokens: Field required" if max_tokens is None else "max_tokens: must be >= 1"
         )
-    if not body["messages"]:
+    if not isinstance(body.get("messages"), list) or not body["messages"]:
         return bad_request(_STYLE, "messages: at least one message is required")
     counts = tally(call.scenario, _prompt_tokens(body), max_tokens)
-    ident = call.ident("msg_")
-    headers: Headers = ((b"request-id", call.ident("req_").encode()),)
     message: dict[str, Any] = {
-        "id": ident,
+        "id": call.ident("msg_"),
         "type": "message",
         "role": "assistant",
-        "model": call.reported_model(body["model"]),
+        "model": call.reported_model(model),
         "content": [{"type": "text", "text": answer_text(counts.visible)}],
         "stop_reason": "max_tokens" if counts.truncated else "end_turn",
         "stop_sequence": None,
@@ -85,9 +94,7 @@ def create_message(call: Call) -> Reply | StreamPlan:
         message["content"], message["stop_reason"] = [use], "tool_use"
     if not call.scenario.omit_usage:
         message["usage"] = _usage(counts)
-    if body.get("stream") is True:
-        return _stream(call, message, counts, headers)
-    return Reply(200, jsonx.dumps(message), headers, answer=True)
+    return message, counts
 
 
 def _input_usage(t: Tally) -> dict[str, Any]:
@@ -109,7 +116,14 @@ def _usage(t: Tally) -> dict[str, Any]:
     return usage
 
 
-def _stream(call: Call, message: dict[str, Any], counts: Tally, headers: Headers) -> StreamPlan:
+# An event's name and its JSON payload, before any framing.
+Event = tuple[str, dict[str, Any]]
+
+
+def stream_events(
+    call: Call, message: dict[str, Any], counts: Tally
+) -> tuple[list[Event], list[Event], list[Event]]:
+    """The events of a streamed ``message`` as (head, one per content chunk, tail), unframed."""
     omit = call.scenario.omit_usage
     start = {**message, "content": [], "stop_reason": None}
     if not omit:
@@ -120,15 +134,13 @@ def _stream(call: Call, message: dict[str, Any], counts: Tally, headers: Headers
         block = {**message["content"][0], "input": {}}
         pieces = argument_pieces(counts.visible, call.scenario.chunks)
         deltas = [{"type": "input_json_delta", "partial_json": p} for p in pieces]
-    head = [
-        event_frame("message_start", {"type": "message_start", "message": start}),
-        event_frame(
-            "content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}
-        ),
-        event_frame("ping", {"type": "ping"}),
+    head: list[Event] = [
+        ("message_start", {"type": "message_start", "message": start}),
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}),
+        ("ping", {"type": "ping"}),
     ]
-    content = [
-        event_frame("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+    content: list[Event] = [
+        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
         for delta in deltas
     ]
     delta: dict[str, Any] = {
@@ -140,11 +152,16 @@ def _stream(call: Call, message: dict[str, Any], counts: Tally, headers: Headers
         usage = _usage(counts)
         del usage["service_tier"], usage["cache_creation"]
         delta["usage"] = usage
-    tail = [
-        event_frame("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        event_frame("message_delta", delta),
-        event_frame("message_stop", {"type": "message_stop"}),
+    tail: list[Event] = [
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", delta),
+        ("message_stop", {"type": "message_stop"}),
     ]
+    return head, content, tail
+
+
+def _stream(call: Call, message: dict[str, Any], counts: Tally, headers: Headers) -> StreamPlan:
+    head, content, tail = stream_events(call, message, counts)
     request_id = headers[0][1].decode()
     error_message = call.scenario.error_message
 
@@ -153,4 +170,7 @@ def _stream(call: Call, message: dict[str, Any], counts: Tally, headers: Headers
         payload["request_id"] = request_id
         return event_frame("error", payload)
 
-    return StreamPlan(head, content, tail, error, headers)
+    def frames(events: list[Event]) -> list[bytes]:
+        return [event_frame(name, payload) for name, payload in events]
+
+    return StreamPlan(frames(head), frames(content), frames(tail), error, headers)

@@ -1,9 +1,12 @@
-"""AWS Bedrock Converse, ConverseStream and CountTokens (PROVIDERS.md A.6), as one regional endpoint.
+"""AWS Bedrock Converse, ConverseStream, CountTokens and Claude's InvokeModel (PROVIDERS.md A.6), as
+one regional endpoint.
 
 Routes, under the provider's prefix: ``POST /model/{modelId}/converse``,
-``POST /model/{modelId}/converse-stream`` and ``POST /model/{modelId}/count-tokens`` (the id
-percent-encoded, ``:`` as ``%3A``). An id that is no Bedrock model id (``provider.name``, an
-inference profile ``us.provider.name``, or an ARN) is a ``ValidationException``.
+``POST /model/{modelId}/converse-stream``, ``POST /model/{modelId}/count-tokens``, and for Claude ids
+(``anthropic.claude-…``, ``us.anthropic.claude-…``) ``POST /model/{modelId}/invoke`` and
+``…/invoke-with-response-stream`` (the id percent-encoded, ``:`` as ``%3A``). An id that is no
+Bedrock model id (``provider.name``, an inference profile ``us.provider.name``, or an ARN) is a
+``ValidationException``.
 
 Auth is either a SigV4 signature (service ``bedrock``), recomputed here from the request and the
 secret the ``AwsAccount`` holds for its access key id, or ``Authorization: Bearer <Bedrock API key>``.
@@ -24,6 +27,12 @@ instead of text and ``stopReason: tool_use`` (``_tools``); streamed, the block o
 ``contentBlockStart {start: {toolUse: {toolUseId, name}}}`` and its input arrives as JSON text in
 ``contentBlockDelta {delta: {toolUse: {input}}}`` × N.
 
+``/invoke`` takes Anthropic's Messages body with ``anthropic_version`` and without ``model`` or
+``stream`` (either is an "extraneous key" ``ValidationException``) and answers Anthropic's message,
+built by the Anthropic simulator (``model`` is Claude's own name, ``claude-3-5-haiku-20241022``). The
+stream sends each Anthropic event as a ``chunk`` frame ``{"bytes": <base64 of its JSON>, "p"}``; the
+``message_stop`` event also carries ``amazon-bedrock-invocationMetrics``. The knobs apply as below.
+
 The stream knobs, in binary: ``midstream_error_after`` is an ``exception`` frame
 (``throttlingException``) inside the 200; ``malformed_after`` puts bytes where a frame's prelude
 belongs, so its prelude CRC fails; ``disconnect_after`` at or past the last content chunk drops the
@@ -33,6 +42,7 @@ exception in ``x-amzn-ErrorType``.
 
 from __future__ import annotations
 
+import base64
 import random
 import re
 from collections.abc import Callable, Mapping
@@ -45,6 +55,7 @@ from typing import Any
 from tollgate.core import jsonx
 from tollgate.providers.eventstream import CONTENT_TYPE, encode_event, event_headers, exception_headers
 from tollgate.providers.sigv4 import SignatureRejected, bedrock_path, verify_sigv4
+from tollgate.testing._anthropic import build_message, stream_events
 from tollgate.testing._errors import ErrorStyle, error_reply
 from tollgate.testing._tokens import Tally, answer_pieces, answer_text, count_prompt, count_words, tally
 from tollgate.testing._tools import argument_pieces, arguments, forced_bedrock
@@ -60,7 +71,9 @@ SIM_SESSION_TOKEN = "IQoJb3JpZ2luX2VjEsimulator/session+token=="
 EVENT_STREAM = CONTENT_TYPE.encode()
 _PADDING = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456"
 _MODEL_ID = re.compile(r"[a-z][a-z0-9-]*\.[A-Za-z0-9._:-]+|arn:aws[a-z-]*:bedrock:.+")
-_OPERATIONS = ("converse", "converse-stream", "count-tokens")
+_OPERATIONS = ("converse", "converse-stream", "count-tokens", "invoke", "invoke-with-response-stream")
+# Claude's own ids and its inference profiles (``us.anthropic.claude-…``) take Anthropic bodies on /invoke.
+_CLAUDE_ID = re.compile(r"(?:[a-z]{2,6}\.)?anthropic\.claude.*")
 _INVALID_TOKEN = "The security token included in the request is invalid."
 
 
@@ -129,6 +142,9 @@ def bedrock_route(account: AwsAccount = DEFAULT_ACCOUNT) -> Callable[[str, str],
             return None
         if operation == "count-tokens":
             return partial(_count_tokens, model=model, account=account)
+        if operation.startswith("invoke"):
+            stream = operation == "invoke-with-response-stream"
+            return partial(_invoke, model=model, stream=stream, account=account)
         return partial(_converse, model=model, stream=operation == "converse-stream", account=account)
 
     return resolve
@@ -314,6 +330,96 @@ def _stream(
         return encode_event(exception_headers("throttlingException"), jsonx.dumps({"message": message}))
 
     return StreamPlan(head, content, tail, error, headers, EVENT_STREAM)
+
+
+def _invoke(call: Call, *, model: str, stream: bool, account: AwsAccount) -> Reply | StreamPlan:
+    """``/invoke`` and ``/invoke-with-response-stream`` for Claude: an Anthropic Messages body with
+    ``anthropic_version`` and without ``model`` or ``stream``; the answer is Anthropic's message, or
+    its stream events as ``chunk`` frames ``{"bytes": <base64 of the event's JSON>}``, the last one
+    also carrying ``amazon-bedrock-invocationMetrics``."""
+    operation = "invoke-with-response-stream" if stream else "invoke"
+    problem = _authenticate(call, model, operation, account) or _unknown_model(call, model)
+    if problem is None and not _CLAUDE_ID.fullmatch(model):
+        problem = bedrock_error_reply(400, f"The simulator serves /{operation} for Claude models only.")
+    if problem is not None:
+        return problem
+    body = call.request.json
+    if not isinstance(body, dict):
+        return bedrock_error_reply(400, "Malformed input request: the body is not a JSON object.")
+    problem = _invalid_invoke(body)
+    if problem is not None:
+        return problem
+    built = build_message(call, body, _claude_name(model))
+    if isinstance(built, Reply):  # Anthropic's 400: Bedrock says it as a ValidationException
+        return bedrock_error_reply(400, _anthropic_message(built))
+    message, counts = built
+    headers: Headers = ((b"x-amzn-requestid", _request_id(call).encode()),)
+    if not stream:
+        return Reply(200, jsonx.dumps(message), headers, answer=True)
+    return _invoke_stream(call, message, counts, headers)
+
+
+def _invalid_invoke(body: dict[str, Any]) -> Reply | None:
+    for key in ("model", "stream"):
+        if key in body:
+            return bedrock_error_reply(
+                400, f"Malformed input request: #: extraneous key [{key}] is not permitted"
+            )
+    version = body.get("anthropic_version")
+    if not isinstance(version, str) or not version:
+        return bedrock_error_reply(
+            400, "Malformed input request: #: required key [anthropic_version] not found"
+        )
+    return None
+
+
+def _claude_name(model: str) -> str:
+    """What Claude on Bedrock reports as ``model``: ``us.anthropic.claude-3-5-haiku-20241022-v1:0``
+    -> ``claude-3-5-haiku-20241022``."""
+    name = model[model.index("anthropic.") + len("anthropic.") :]
+    return re.sub(r"-v\d+(?::\d+)?$", "", name)
+
+
+def _anthropic_message(reply: Reply) -> str:
+    try:
+        payload = jsonx.loads(reply.body)
+    except jsonx.JSONDecodeError:
+        return "Malformed input request"
+    error = payload.get("error") if isinstance(payload, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return f"Malformed input request: {message}" if isinstance(message, str) else "Malformed input request"
+
+
+def _invoke_stream(call: Call, message: dict[str, Any], counts: Tally, headers: Headers) -> StreamPlan:
+    rng = random.Random(call.serial)
+    head, content, tail = stream_events(call, message, counts)
+    metrics = {
+        "inputTokenCount": counts.input_total,
+        "outputTokenCount": counts.output_total,
+        "invocationLatency": max(int(call.scenario.latency * 1000), 1) + 100,
+        "firstByteLatency": 100,
+    }
+    last = tail[-1]
+    tail = [*tail[:-1], (last[0], {**last[1], "amazon-bedrock-invocationMetrics": metrics})]
+
+    def frame(event: tuple[str, dict[str, Any]]) -> bytes:
+        data = base64.b64encode(jsonx.dumps(event[1])).decode()
+        padded = {"bytes": data, "p": _PADDING[: rng.randint(1, len(_PADDING))]}
+        return encode_event(event_headers("chunk"), jsonx.dumps(padded))
+
+    text = call.scenario.error_message or "Too many tokens, please wait before trying again."
+
+    def error(_sent: int) -> bytes:
+        return encode_event(exception_headers("throttlingException"), jsonx.dumps({"message": text}))
+
+    return StreamPlan(
+        [frame(e) for e in head],
+        [frame(e) for e in content],
+        [frame(e) for e in tail],
+        error,
+        headers,
+        EVENT_STREAM,
+    )
 
 
 def bedrock_credential(name: str, base_url: str) -> dict[str, Any]:
