@@ -6,8 +6,9 @@ answer in words a person can act on. The key is never part of the result.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from tollgate.core import jsonx
 from tollgate.core.clock import Clock
@@ -19,14 +20,16 @@ from tollgate.providers.registry import ANTHROPIC_DEFAULT_VERSION, join_url
 from tollgate.services.credentials_base import ResolvedCredential
 from tollgate.services.vertex_check import vertex_probe, vertex_reason
 
-_MODEL_LIST_PATH = {
-    "openai": "models",
-    "anthropic": "v1/models",
-    "gemini": "v1beta/models",
-    "cohere": "v1/models",  # Cohere lists models only under v1; its chat is v2
-}
+_MODEL_LIST_PATH: Mapping[str, str] = MappingProxyType(
+    {
+        "openai": "models",
+        "anthropic": "v1/models",
+        "gemini": "v1beta/models",
+        "cohere": "v1/models",  # Cohere lists models only under v1; its chat is v2
+    }
+)
 # Providers whose model list answers without a key (or lives elsewhere): check another endpoint.
-_KEY_CHECK_PATH = {"openrouter": "key", "azure_openai": "v1/models"}
+_KEY_CHECK_PATH: Mapping[str, str] = MappingProxyType({"openrouter": "key", "azure_openai": "v1/models"})
 
 
 @dataclass(frozen=True, slots=True)

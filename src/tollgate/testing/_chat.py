@@ -18,9 +18,18 @@ from tollgate.testing._tools import argument_pieces, arguments, forced_openai
 from tollgate.testing._types import Call, Handler, Headers, Reply, StreamPlan
 
 _ALWAYS = (UsagePlacement.EXTRA_CHUNK_ALWAYS, UsagePlacement.FINISH_CHUNK)
-_SAFE = {"filtered": False, "severity": "safe"}
-CONTENT_FILTER_RESULTS = {name: _SAFE for name in ("hate", "self_harm", "sexual", "violence")}
-PROMPT_FILTER_RESULTS = [{"prompt_index": 0, "content_filter_results": CONTENT_FILTER_RESULTS}]
+_FILTER_CATEGORIES = ("hate", "self_harm", "sexual", "violence")
+
+
+def content_filter_results() -> dict[str, Any]:
+    """Azure's verdict on a prompt or an answer: every category safe."""
+    return {name: {"filtered": False, "severity": "safe"} for name in _FILTER_CATEGORIES}
+
+
+def prompt_filter_results() -> list[dict[str, Any]]:
+    return [{"prompt_index": 0, "content_filter_results": content_filter_results()}]
+
+
 _OBFUSCATION_PAD = "abcdefghijklmnop"
 
 
@@ -80,8 +89,8 @@ def chat_completion(call: Call, flavor: ChatFlavor) -> Reply | StreamPlan:
         **served_tier(flavor.extras(), body),
     }
     if flavor.content_filters:
-        choice["content_filter_results"] = CONTENT_FILTER_RESULTS
-        payload["prompt_filter_results"] = PROMPT_FILTER_RESULTS
+        choice["content_filter_results"] = content_filter_results()
+        payload["prompt_filter_results"] = prompt_filter_results()
     if not call.scenario.omit_usage:
         payload["usage"] = flavor.usage(counts)
     return Reply(200, jsonx.dumps(payload), headers, answer=True)
@@ -197,7 +206,7 @@ class _ChatStream:
         if self._flavor.content_filters:
             # Azure opens with a chunk that has no choices, only the prompt's filter results.
             prelude = {"id": "", "object": "", "created": 0, "model": "", "choices": []}
-            head.insert(0, data_frame({**prelude, "prompt_filter_results": PROMPT_FILTER_RESULTS}))
+            head.insert(0, data_frame({**prelude, "prompt_filter_results": prompt_filter_results()}))
         return StreamPlan(
             head=head,
             content=[self._content(piece, index == 0) for index, piece in enumerate(self._pieces())],
