@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from tollgate.core import jsonx
 from tollgate.core.errors import TollgateError, UpstreamError
 from tollgate.providers.base import MeterResult, Operation, SseEvent
-from tollgate.providers.bedrock_stream import BedrockStreamMeter, stream_error
+from tollgate.providers.bedrock_stream import BedrockStreamMeter, as_exception, stream_error
 from tollgate.providers.eventstream import EventMessage
 from tollgate.providers.normalize import obj, text
 from tollgate.providers.streams import AnthropicMeter
@@ -103,9 +103,7 @@ class InvokeStreamMeter:
         return self._error
 
     def exception(self) -> UpstreamError | None:
-        if self._error is None:
-            return None
-        return UpstreamError(str(self._error["message"]), code=str(self._error["code"]))
+        return as_exception(self._error)
 
     def result(self) -> MeterResult:
         result = self._anthropic.result()

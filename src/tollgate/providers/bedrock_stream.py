@@ -106,6 +106,13 @@ def stream_error(message: EventMessage) -> Mapping[str, Any] | None:
     return None
 
 
+def as_exception(error: Mapping[str, Any] | None) -> UpstreamError | None:
+    """A stream error seen by a meter (``{code, message}``), as an error a door can render."""
+    if error is None:
+        return None
+    return UpstreamError(str(error["message"]), code=str(error["code"]))
+
+
 class BedrockStreamMeter:
     """One per ConverseStream. ``complete`` once ``metadata`` was read; ``error`` once an exception was."""
 
@@ -140,9 +147,7 @@ class BedrockStreamMeter:
 
     def exception(self) -> UpstreamError | None:
         """The error frame seen, as an error a translating door can render."""
-        if self._error is None:
-            return None
-        return UpstreamError(str(self._error["message"]), code=str(self._error["code"]))
+        return as_exception(self._error)
 
     def result(self) -> MeterResult:
         usage = bedrock_converse(self._provider, self._usage) if self._usage is not None else None

@@ -9,7 +9,7 @@ Gemini the common sampling options move into ``generationConfig``. Bedrock gets 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +82,19 @@ def _anthropic(model: str, messages: list[dict[str, Any]], options: dict[str, An
     return body
 
 
+def _take_renamed(
+    options: dict[str, Any], renames: Iterable[tuple[str, str]], stop_field: str
+) -> dict[str, Any]:
+    """Pop each option named in ``renames`` from ``options``, under the provider's name for it
+    (later names win); a lone stop string becomes the list ``stop_field`` takes."""
+    taken: dict[str, Any] = {}
+    for name, target in renames:
+        if name in options:
+            value = options.pop(name)
+            taken[target] = [value] if target == stop_field and isinstance(value, str) else value
+    return taken
+
+
 def _gemini(messages: list[dict[str, Any]], options: dict[str, Any]) -> dict[str, Any]:
     system = "\n\n".join(_text(m["content"]) for m in messages if m["role"] in ("system", "developer"))
     contents = [
@@ -93,10 +106,7 @@ def _gemini(messages: list[dict[str, Any]], options: dict[str, Any]) -> dict[str
     if system:
         body["systemInstruction"] = {"parts": [{"text": system}]}
     config: dict[str, Any] = dict(options.pop("generationConfig", None) or {})
-    for name, target in _GEMINI_CONFIG.items():
-        if name in options:
-            value = options.pop(name)
-            config[target] = [value] if target == "stopSequences" and isinstance(value, str) else value
+    config.update(_take_renamed(options, _GEMINI_CONFIG.items(), "stopSequences"))
     if config:
         body["generationConfig"] = config
     body.update(options)
@@ -123,10 +133,7 @@ def _cohere(
             turn["role"] = "system"
         turns.append(turn)
     body: dict[str, Any] = {"model": model, "messages": turns}
-    for name, target in _COHERE_OPTIONS:
-        if name in options:
-            value = options.pop(name)
-            body[target] = [value] if target == "stop_sequences" and isinstance(value, str) else value
+    body.update(_take_renamed(options, _COHERE_OPTIONS, "stop_sequences"))
     body.update(options)
     body["stream"] = stream  # Cohere's SDK always says which
     return body
@@ -160,10 +167,7 @@ def _bedrock(messages: list[dict[str, Any]], options: dict[str, Any]) -> dict[st
     if system:
         body["system"] = system
     config: dict[str, Any] = dict(options.pop("inferenceConfig", None) or {})
-    for name, target in _BEDROCK_CONFIG:
-        if name in options:
-            value = options.pop(name)
-            config[target] = [value] if target == "stopSequences" and isinstance(value, str) else value
+    config.update(_take_renamed(options, _BEDROCK_CONFIG, "stopSequences"))
     if config:
         body["inferenceConfig"] = config
     body.update(options)

@@ -83,8 +83,9 @@ _OPENAI_FAMILY: tuple[ProviderSpec, ...] = (
     ProviderSpec("together", "openai", "https://api.together.xyz/v1", "bearer", ("v1/",)),
     ProviderSpec("perplexity", "openai", "https://api.perplexity.ai", "bearer", (), ("sonar",)),
     ProviderSpec("openai_compatible", "openai", "", "bearer", ("v1/",), requires_base_url=True),
-    # Azure OpenAI: the base URL is ``{config.endpoint}/openai`` (see ``providers/endpoints.py``).
-    ProviderSpec("azure_openai", "openai", "", "api-key", ("openai/",), requires_base_url=True),
+    # Azure OpenAI: the base URL is ``{config.endpoint}/openai`` (see ``providers/endpoints.py``);
+    # its config rules (endpoint or baseUrl required) are in ``services/credential_kinds.py``.
+    ProviderSpec("azure_openai", "openai", "", "api-key", ("openai/",)),
 )
 
 PROVIDERS: Mapping[str, ProviderSpec] = {

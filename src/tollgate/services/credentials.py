@@ -71,7 +71,7 @@ def validate_config(spec: ProviderSpec, config: object) -> dict[str, Any]:
         clean["baseUrl"] = validate_base_url(clean["baseUrl"])
     if "endpoint" in clean:
         clean["endpoint"] = validate_base_url(clean["endpoint"], "config.endpoint")
-    if spec.requires_base_url and "baseUrl" not in clean and spec.id != "azure_openai":
+    if spec.requires_base_url and "baseUrl" not in clean:
         raise BadRequest(f"{spec.id} requires config.baseUrl", code="invalid_base_url")
     return check_provider_config(spec, clean)
 
