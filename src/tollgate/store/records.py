@@ -95,6 +95,7 @@ class UsageRecord:
     reasoning_tokens: int = 0
     estimated: bool = False
     cost_nanos: int | None = None
+    reported_cost_nanos: int | None = None  # what an ingesting client said it cost (kept, not billed)
     price_source: str | None = None
     price_unknown: bool = False
     cache_status: str = "bypass"

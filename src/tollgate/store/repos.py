@@ -15,6 +15,7 @@ from tollgate.store.credentials import CredentialRepository
 from tollgate.store.db import create_engine
 from tollgate.store.keys import KeyRepository
 from tollgate.store.prices import PriceRepository
+from tollgate.store.rollup_queries import RollupRepository
 from tollgate.store.usage import UsageRepository
 from tollgate.store.workspaces import WorkspaceRepository
 
@@ -29,6 +30,7 @@ class Store:
         self.credentials = CredentialRepository(engine)
         self.prices = PriceRepository(engine)
         self.usage = UsageRepository(engine)
+        self.rollups = RollupRepository(engine)
 
     @property
     def dialect(self) -> str:

@@ -180,6 +180,7 @@ usage_records = Table(
     Column("total_tokens", BigInteger, nullable=False),
     Column("estimated", Boolean, nullable=False),
     Column("cost_nanos", BigInteger, nullable=True),
+    Column("reported_cost_nanos", BigInteger, nullable=True),
     Column("price_source", String(128), nullable=True),
     Column("price_unknown", Boolean, nullable=False),
     Column("cache_status", String(16), nullable=False),
@@ -199,4 +200,48 @@ usage_records = Table(
     Index("ix_usage_records_key", "workspace_id", "key_id", "created_at"),
     Index("ix_usage_records_feature", "workspace_id", "feature", "created_at"),
     Index("ix_usage_records_status", "workspace_id", "status", "created_at"),
+)
+
+# Hourly aggregates of usage_records, maintained by the usage writer in the same transaction as
+# the rows they count (see ``tollgate.store.rollups``). One row per (cube, hour, dimension values):
+# a cube keeps only some dimensions and leaves the others ''. ``hour`` is whole hours since the
+# Unix epoch, UTC. Dimension columns are never NULL ('' stands for "none") so that the unique key
+# can be an upsert target on both backends.
+ROLLUP_DIMENSION_COLUMNS = (
+    "key_id",
+    "provider",
+    "model",
+    "feature",
+    "route_name",
+    "function_name",
+    "customer_id",
+    "status",
+)
+LATENCY_BUCKETS = 16
+ROLLUP_MEASURE_COLUMNS = (
+    "requests",
+    "errors",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost_nanos",
+    "reported_cost_nanos",
+    "cache_hits",
+    "price_unknown",
+    "estimated",
+    "latency_ms_sum",
+    *(f"latency_{i}" for i in range(LATENCY_BUCKETS)),
+)
+
+usage_rollups = Table(
+    "usage_rollups",
+    metadata,
+    Column("workspace_id", String(ID_LENGTH), nullable=False),
+    Column("cube", String(16), nullable=False),
+    Column("hour", BigInteger, nullable=False),
+    *(Column(name, Text, nullable=False) for name in ROLLUP_DIMENSION_COLUMNS),
+    *(Column(name, BigInteger, nullable=False) for name in ROLLUP_MEASURE_COLUMNS),
+    UniqueConstraint("workspace_id", "cube", "hour", *ROLLUP_DIMENSION_COLUMNS, name="uq_usage_rollups_key"),
 )

@@ -20,6 +20,7 @@ from tollgate.store._base import Repository, as_dict, check_limit, insert_or_ign
 from tollgate.store.cursor import decode_cursor, encode_cursor, micros_to_time, require_str, time_to_micros
 from tollgate.store.db import write_transaction
 from tollgate.store.records import UsageRecord
+from tollgate.store.rollups import add_to_rollups
 from tollgate.store.schema import usage_records as t
 
 UsagePage = tuple[list[UsageRecord], str | None]
@@ -44,7 +45,9 @@ class UsageRepository(Repository):
     async def insert_many(self, records: Sequence[UsageRecord]) -> int:
         """Insert the batch in one transaction, skipping ids already stored; rows inserted.
 
-        All or nothing: if the database refuses one record, none of the batch is stored.
+        The rows inserted (and only those) are counted in the hourly rollups in the same
+        transaction. All or nothing: if the database refuses one record, none of the batch is
+        stored and nothing is counted.
         """
         if not records:
             return 0
@@ -52,7 +55,9 @@ class UsageRepository(Repository):
         try:
             async with write_transaction(self._engine) as conn:
                 result = await conn.execute(stmt, [_values(record) for record in records])
-                return len(result.all())
+                inserted = {row[0] for row in result.all()}
+                await add_to_rollups(conn, _first_of_each(records, inserted))
+                return len(inserted)
         except IntegrityError as exc:
             # Only a malformed record gets here (no foreign keys, duplicates are skipped).
             raise TollgateError("the database refused a usage record", code="store_integrity_error") from exc
@@ -107,10 +112,39 @@ class UsageRepository(Repository):
         last = items[-1]
         return items, encode_cursor(_CURSOR_KIND, time_to_micros(last.created_at), last.id)
 
+    async def prune(self, workspace_id: str, before: datetime, batch: int) -> int:
+        """Delete at most ``batch`` of the workspace's oldest rows created before ``before``; rows
+        deleted. Rollups are kept: analytics of pruned hours stay whole. Small batches keep each
+        write transaction short, so the usage writer is never held up for long."""
+        oldest = (
+            select(t.c.id)
+            .where(t.c.workspace_id == workspace_id, t.c.created_at < before)
+            .order_by(t.c.created_at)
+            .limit(batch)
+        )
+        async with write_transaction(self._engine) as conn:
+            ids = (await conn.execute(oldest)).scalars().all()
+            if not ids:
+                return 0
+            await conn.execute(t.delete().where(t.c.workspace_id == workspace_id, t.c.id.in_(ids)))
+        return len(ids)
+
     async def count(self, workspace_id: str) -> int:
         query = select(func.count()).select_from(t).where(t.c.workspace_id == workspace_id)
         async with self._engine.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
+
+
+def _first_of_each(records: Sequence[UsageRecord], ids: set[str]) -> list[UsageRecord]:
+    """The records stored under ``ids``: the first of each id (a batch may repeat an id, e.g. an
+    ingested event sent twice; the database kept the first and ignored the rest)."""
+    left = set(ids)
+    out = []
+    for record in records:
+        if record.id in left:
+            left.discard(record.id)
+            out.append(record)
+    return out
 
 
 def _after(query: Select[Any], cursor: str | None) -> Select[Any]:

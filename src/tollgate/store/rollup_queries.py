@@ -1,0 +1,222 @@
+"""Reading the hourly rollups: sums of measures over an hour range, grouped and filtered.
+
+A query names its dimensions (group by and filters) and, optionally, how hours fall into time
+buckets. The store picks the smallest cube that holds those dimensions and lets the database do
+the grouping, so what comes back is one row per (bucket, group), not one per hour.
+
+Bucketing is arithmetic on the integer ``hour`` column, so it runs inside the aggregate query:
+
+- ``Uniform``: ``((hour * 60 + offset(hour) + shift) / width) [% modulo]`` in whole minutes, where
+  ``offset(hour)`` is a time zone's UTC offset, piecewise constant (its DST changes). Hours, days,
+  Monday-based weeks and hour-of-day in any zone are uniform.
+- ``Ranges``: bucket ``i`` holds the hours in ``[bounds[i], bounds[i + 1])`` (calendar months, or
+  "this period" against "the one before").
+
+Both are evaluated for the hour's *start*: in a zone whose offset is not a whole number of hours,
+an hour is counted in the local day (or week, or month) in which it starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from itertools import pairwise
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, and_, case, func, literal, select
+
+from tollgate.store._base import Repository
+from tollgate.store.rollups import DIMENSIONS, LATENCY_BOUNDS_MS, cube_for, dimension_value
+from tollgate.store.schema import LATENCY_BUCKETS, ROLLUP_MEASURE_COLUMNS, usage_rollups
+
+t = usage_rollups
+
+
+@dataclass(frozen=True, slots=True)
+class Measures:
+    """Summed measures of a set of usage records. ``cost_nanos`` leaves out unpriced records
+    (``price_unknown`` counts those that had tokens but no price)."""
+
+    requests: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_nanos: int = 0
+    reported_cost_nanos: int = 0
+    cache_hits: int = 0
+    price_unknown: int = 0
+    estimated: int = 0
+    latency_ms_sum: int = 0
+    latency_histogram: tuple[int, ...] = (0,) * LATENCY_BUCKETS
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens + self.output_tokens
+
+    def __add__(self, other: Measures) -> Measures:
+        sums = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in _SCALARS}
+        histogram = tuple(a + b for a, b in zip(self.latency_histogram, other.latency_histogram, strict=True))
+        return Measures(**sums, latency_histogram=histogram)
+
+    def latency_percentile(self, quantile: float) -> float | None:
+        """An estimate of the latency below which ``quantile`` of the calls fell, in ms.
+
+        Interpolated linearly inside the histogram bucket holding that rank; a rank in the open
+        last bucket reports that bucket's lower bound. None when there were no calls.
+        """
+        count = sum(self.latency_histogram)
+        if count == 0:
+            return None
+        rank = quantile * count
+        seen = 0
+        for index, n in enumerate(self.latency_histogram):
+            if n and seen + n >= rank:
+                low = LATENCY_BOUNDS_MS[index - 1] if index else 0
+                if index >= len(LATENCY_BOUNDS_MS):
+                    return float(low)
+                high = LATENCY_BOUNDS_MS[index]
+                return low + (high - low) * max(0.0, rank - seen) / n
+            seen += n
+        return float(LATENCY_BOUNDS_MS[-1])
+
+
+_SCALARS = tuple(f for f in fields(Measures) if f.name != "latency_histogram")
+_SCALAR_COLUMNS = tuple(f.name for f in _SCALARS)
+_HISTOGRAM_COLUMNS = tuple(c for c in ROLLUP_MEASURE_COLUMNS if c.startswith("latency_") and c[8:].isdigit())
+assert (*_SCALAR_COLUMNS, *_HISTOGRAM_COLUMNS) == ROLLUP_MEASURE_COLUMNS
+
+
+class Bucketing(Protocol):
+    def sql(self, hour: ColumnElement[Any]) -> ColumnElement[Any]:
+        """The bucket key of an hour, as a SQL integer expression."""
+        ...
+
+    def key(self, hour: int) -> int:
+        """The same key computed in Python."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Uniform:
+    """Buckets ``width_minutes`` wide in local time; see the module docstring."""
+
+    width_minutes: int
+    offsets: tuple[tuple[int, int], ...] = ((0, 0),)  # (from this hour on, UTC offset in minutes)
+    shift_minutes: int = 0
+    modulo: int | None = None
+
+    def _offset_sql(self, hour: ColumnElement[Any]) -> ColumnElement[Any]:
+        if len(self.offsets) == 1:
+            return literal(self.offsets[0][1])
+        whens = [(hour < start, minutes) for (_, minutes), (start, _) in pairwise(self.offsets)]
+        return case(*whens, else_=self.offsets[-1][1])
+
+    def sql(self, hour: ColumnElement[Any]) -> ColumnElement[Any]:
+        minutes = hour * 60 + self._offset_sql(hour) + self.shift_minutes
+        key = minutes // self.width_minutes
+        return key % self.modulo if self.modulo else key
+
+    def offset(self, hour: int) -> int:
+        minutes = self.offsets[0][1]
+        for start, value in self.offsets:
+            if hour >= start:
+                minutes = value
+        return minutes
+
+    def key(self, hour: int) -> int:
+        key = (hour * 60 + self.offset(hour) + self.shift_minutes) // self.width_minutes
+        return key % self.modulo if self.modulo else key
+
+
+@dataclass(frozen=True, slots=True)
+class Ranges:
+    """Bucket ``i`` is ``[bounds[i], bounds[i + 1])`` in hours; hours outside get -1."""
+
+    bounds: tuple[int, ...]
+
+    def sql(self, hour: ColumnElement[Any]) -> ColumnElement[Any]:
+        whens = [
+            (and_(hour >= low, hour < high), index) for index, (low, high) in enumerate(pairwise(self.bounds))
+        ]
+        return case(*whens, else_=-1)
+
+    def key(self, hour: int) -> int:
+        for index, (low, high) in enumerate(pairwise(self.bounds)):
+            if low <= hour < high:
+                return index
+        return -1
+
+
+@dataclass(frozen=True, slots=True)
+class RollupQuery:
+    workspace_id: str
+    start_hour: int  # inclusive
+    end_hour: int  # exclusive
+    group_by: tuple[str, ...] = ()  # public dimension names
+    filters: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    bucketing: Bucketing | None = None
+    order_by: str | None = None  # a scalar measure, largest first
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RollupRow:
+    bucket: int | None
+    dims: Mapping[str, str | None]  # '' in storage is None here
+    measures: Measures
+
+
+class RollupRepository(Repository):
+    async def query(self, query: RollupQuery) -> list[RollupRow]:
+        return (await self.query_many([query]))[0]
+
+    async def query_many(self, queries: Sequence[RollupQuery]) -> list[list[RollupRow]]:
+        """Run several queries on one connection (one snapshot on PostgreSQL)."""
+        statements = [_statement(q) for q in queries]
+        async with self._engine.connect() as conn:
+            results = [(await conn.execute(s)).all() for s in statements]
+        return [[_row(q, r._mapping) for r in rows] for q, rows in zip(queries, results, strict=True)]
+
+
+def _statement(query: RollupQuery) -> Any:
+    unknown = (set(query.group_by) | set(query.filters)) - set(DIMENSIONS)
+    if unknown:
+        raise ValueError(f"unknown dimensions {sorted(unknown)}")
+    cube = cube_for([*query.group_by, *query.filters])
+    keys: list[ColumnElement[Any]] = [t.c[DIMENSIONS[d]].label(d) for d in query.group_by]
+    if query.bucketing is not None:
+        keys.insert(0, query.bucketing.sql(t.c.hour).label("bucket"))
+    sums = [func.sum(t.c[c]).label(c) for c in ROLLUP_MEASURE_COLUMNS]
+    stmt = select(*keys, *sums).where(
+        t.c.workspace_id == query.workspace_id,
+        t.c.cube == cube.name,
+        t.c.hour >= query.start_hour,
+        t.c.hour < query.end_hour,
+    )
+    for dimension, values in query.filters.items():
+        stmt = stmt.where(t.c[DIMENSIONS[dimension]].in_([dimension_value(v) for v in values]))
+    if keys:
+        stmt = stmt.group_by(*keys)
+    if query.order_by is not None:
+        if query.order_by not in _SCALAR_COLUMNS:
+            raise ValueError(f"cannot order by {query.order_by!r}")
+        stmt = stmt.order_by(func.sum(t.c[query.order_by]).desc(), *keys)
+    elif keys:
+        stmt = stmt.order_by(*keys)
+    if query.limit is not None:
+        stmt = stmt.limit(query.limit)
+    return stmt
+
+
+def _row(query: RollupQuery, mapping: Mapping[Any, Any]) -> RollupRow:
+    measures = Measures(
+        **{c: int(mapping[c] or 0) for c in _SCALAR_COLUMNS},
+        latency_histogram=tuple(int(mapping[c] or 0) for c in _HISTOGRAM_COLUMNS),
+    )
+    bucket = int(mapping["bucket"]) if query.bucketing is not None else None
+    dims = {d: (mapping[d] or None) for d in query.group_by}
+    return RollupRow(bucket, dims, measures)

@@ -1,0 +1,181 @@
+"""Hourly rollups: what analytics read instead of raw usage rows.
+
+A *cube* is a set of dimensions. Every usage record is counted once in every cube, in the row for
+its hour and its values of that cube's dimensions (the others are left ''). Analytics read the
+smallest cube that holds every dimension a query groups or filters by, so the common questions
+(cost by model and day) scan a few rows per hour however many calls there were.
+
+Invariants:
+
+- Rollups are written in the same transaction as the rows they count, and only for rows that
+  transaction actually inserted; so a replayed journal batch (rows already stored) adds nothing,
+  and a rolled-back batch leaves no trace.
+- Rows are upserted in one sorted order (PostgreSQL takes row locks in that order, so two writers
+  updating the same hours cannot deadlock).
+- Latency is kept as a sum and a fixed histogram (``LATENCY_BOUNDS_MS``), from which percentiles
+  are estimated; every other measure is an exact sum.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final
+
+from sqlalchemy import Insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tollgate.store.records import UsageRecord
+from tollgate.store.schema import (
+    LATENCY_BUCKETS,
+    ROLLUP_DIMENSION_COLUMNS,
+    ROLLUP_MEASURE_COLUMNS,
+    usage_rollups,
+)
+
+SECONDS_PER_HOUR: Final = 3600
+# Public dimension name -> usage_records / usage_rollups column.
+DIMENSIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "key": "key_id",
+        "provider": "provider",
+        "model": "model",
+        "feature": "feature",
+        "route": "route_name",
+        "function": "function_name",
+        "customer": "customer_id",
+        "status": "status",
+    }
+)
+# Upper bounds (inclusive, milliseconds) of the latency histogram's buckets; the last is open.
+LATENCY_BOUNDS_MS: tuple[int, ...] = (
+    25, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000, 20000, 60000,
+)  # fmt: skip
+# A rollup's dimension values are capped: longer values (rare: tags are already capped at 80
+# characters) are cut, which merges them only with values sharing this long a prefix.
+DIMENSION_MAX_CHARS: Final = 200
+ERROR_STATUS: Final = "error"
+CACHE_HIT: Final = "hit"
+
+assert len(LATENCY_BOUNDS_MS) + 1 == LATENCY_BUCKETS
+assert tuple(DIMENSIONS.values()) == ROLLUP_DIMENSION_COLUMNS
+
+
+@dataclass(frozen=True, slots=True)
+class Cube:
+    name: str
+    dimensions: frozenset[str]  # public names
+
+    def covers(self, needed: Iterable[str]) -> bool:
+        return self.dimensions.issuperset(needed)
+
+
+# Smallest first: a query uses the first cube that covers it.
+CUBES: tuple[Cube, ...] = (
+    Cube("model", frozenset({"provider", "model"})),
+    Cube("full", frozenset(DIMENSIONS)),
+)
+
+
+def cube_for(needed: Iterable[str]) -> Cube:
+    """The smallest cube holding every dimension in ``needed`` (the full cube holds them all)."""
+    wanted = set(needed)
+    for cube in CUBES:
+        if cube.covers(wanted):
+            return cube
+    raise ValueError(f"unknown dimensions: {sorted(wanted - set(DIMENSIONS))}")
+
+
+def hour_of(record: UsageRecord) -> int:
+    """Whole hours since the Unix epoch (UTC) of the record's creation."""
+    return int(record.created_at.timestamp()) // SECONDS_PER_HOUR
+
+
+def latency_bucket(latency_ms: int) -> int:
+    """Index of the histogram bucket for ``latency_ms`` (bounds are inclusive upper limits)."""
+    return bisect.bisect_left(LATENCY_BOUNDS_MS, latency_ms)
+
+
+def dimension_value(value: str | None) -> str:
+    return (value or "")[:DIMENSION_MAX_CHARS]
+
+
+def _measures(record: UsageRecord) -> list[int]:
+    values = [
+        1,
+        1 if record.status == ERROR_STATUS else 0,
+        record.input_tokens,
+        record.cache_read_tokens,
+        record.cache_write_tokens,
+        record.output_tokens,
+        record.reasoning_tokens,
+        record.cost_nanos or 0,
+        record.reported_cost_nanos or 0,
+        1 if record.cache_status == CACHE_HIT else 0,
+        1 if record.price_unknown else 0,
+        1 if record.estimated else 0,
+        record.latency_ms,
+    ]
+    histogram = [0] * LATENCY_BUCKETS
+    histogram[latency_bucket(record.latency_ms)] = 1
+    return values + histogram
+
+
+RowKey = tuple[str, str, int, tuple[str, ...]]  # workspace, cube, hour, dimension values
+
+
+def aggregate(records: Iterable[UsageRecord]) -> dict[RowKey, list[int]]:
+    """The rollup increments for ``records``: one summed measure vector per cube row."""
+    rows: dict[RowKey, list[int]] = {}
+    for record in records:
+        measures = _measures(record)
+        hour = hour_of(record)
+        values = {public: dimension_value(getattr(record, column)) for public, column in DIMENSIONS.items()}
+        for cube in CUBES:
+            dims = tuple(values[p] if p in cube.dimensions else "" for p in DIMENSIONS)
+            key = (record.workspace_id, cube.name, hour, dims)
+            total = rows.get(key)
+            if total is None:
+                rows[key] = list(measures)
+            else:
+                for i, value in enumerate(measures):
+                    total[i] += value
+    return rows
+
+
+def _upsert(dialect: str) -> Insert:
+    """``INSERT … ON CONFLICT (row key) DO UPDATE`` adding the new measures to the stored ones."""
+    t = usage_rollups
+    conflict = ["workspace_id", "cube", "hour", *ROLLUP_DIMENSION_COLUMNS]
+    if dialect == "sqlite":
+        lite = sqlite.insert(t)
+        return lite.on_conflict_do_update(
+            index_elements=conflict,
+            set_={m: t.c[m] + lite.excluded[m] for m in ROLLUP_MEASURE_COLUMNS},
+        )
+    pg = postgresql.insert(t)
+    return pg.on_conflict_do_update(
+        index_elements=conflict,
+        set_={m: t.c[m] + pg.excluded[m] for m in ROLLUP_MEASURE_COLUMNS},
+    )
+
+
+def rollup_rows(records: Iterable[UsageRecord]) -> list[dict[str, Any]]:
+    """The upsert parameters for ``records``, in the one order every writer uses."""
+    out: list[dict[str, Any]] = []
+    for (workspace, cube, hour, dims), measures in sorted(aggregate(records).items()):
+        row: dict[str, Any] = {"workspace_id": workspace, "cube": cube, "hour": hour}
+        row.update(zip(ROLLUP_DIMENSION_COLUMNS, dims, strict=True))
+        row.update(zip(ROLLUP_MEASURE_COLUMNS, measures, strict=True))
+        out.append(row)
+    return out
+
+
+async def add_to_rollups(conn: AsyncConnection, records: Sequence[UsageRecord]) -> None:
+    """Count ``records`` in every cube, inside the caller's transaction."""
+    rows = rollup_rows(records)
+    if rows:
+        await conn.execute(_upsert(conn.dialect.name), rows)
