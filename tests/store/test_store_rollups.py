@@ -206,6 +206,8 @@ def test_percentile_estimate_from_the_histogram() -> None:
     assert m.latency_percentile(0.95) == 750 + 250 * 0.9
     assert Measures().latency_percentile(0.5) is None
     assert cube_for(["model"]).name == "model"
+    assert cube_for(["feature", "function"]).name == "tags"
+    assert cube_for(["key"]).name == "key"
     assert cube_for(["model", "feature"]).name == "full"
 
 
@@ -225,7 +227,8 @@ async def test_migration_backfills_rollups_from_existing_rows(
             rows = [{k: v for k, v in _values(r).items() if k != "reported_cost_nanos"} for r in records]
             await conn.execute(_usage_records_0001().insert(), rows)
         await migrate(store.engine)
-        for group_by in ((), ("model",), ("feature", "status", "key", "customer", "route", "function")):
+        groupings = ((), ("model",), ("feature", "route"), ("key", "model"), ("feature", "status", "customer"))
+        for group_by in groupings:
             got = await store.rollups.query(RollupQuery(ws.id, H0, H0 + 72, group_by=group_by))
             by_dims = {tuple(sorted(r.dims.items())): r.measures for r in got}
             assert by_dims == _grouped(records, group_by)

@@ -76,6 +76,8 @@ class Cube:
 # Smallest first: a query uses the first cube that covers it.
 CUBES: tuple[Cube, ...] = (
     Cube("model", frozenset({"provider", "model"})),
+    Cube("tags", frozenset({"feature", "route", "function"})),
+    Cube("key", frozenset({"key", "provider", "model"})),
     Cube("full", frozenset(DIMENSIONS)),
 )
 

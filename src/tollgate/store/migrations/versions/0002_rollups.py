@@ -5,8 +5,8 @@ Revises: 0001
 Create Date: 2026-12-03
 
 Creates ``usage_rollups`` and fills it from the usage rows already stored, in SQL, the way
-``tollgate.store.rollups`` counts new ones: the ``model`` cube keeps provider and model, the
-``full`` cube every dimension; '' stands for a missing value; latency goes into a fixed histogram.
+``tollgate.store.rollups`` counts new ones: each cube keeps its own dimensions (the
+``full`` cube every one); '' stands for a missing value; latency goes into a fixed histogram.
 Everything is spelled out here (not imported) so later code changes cannot rewrite history.
 """
 
@@ -33,7 +33,12 @@ _DIMENSIONS = (
     "customer_id",
     "status",
 )
-_MODEL_CUBE = ("provider", "model")
+_CUBES = (
+    ("model", ("provider", "model")),
+    ("tags", ("feature", "route_name", "function_name")),
+    ("key", ("key_id", "provider", "model")),
+    ("full", _DIMENSIONS),
+)
 _LATENCY_BOUNDS_MS = (25, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000, 20000, 60000)
 _SUMS = (
     "input_tokens",
@@ -67,7 +72,7 @@ def upgrade() -> None:
         *(sa.Column(name, sa.BigInteger(), nullable=False) for name in _MEASURES),
         sa.UniqueConstraint("workspace_id", "cube", "hour", *_DIMENSIONS, name="uq_usage_rollups_key"),
     )
-    for cube, dimensions in (("model", _MODEL_CUBE), ("full", _DIMENSIONS)):
+    for cube, dimensions in _CUBES:
         op.execute(_backfill(cube, dimensions))
 
 
