@@ -227,7 +227,13 @@ async def test_migration_backfills_rollups_from_existing_rows(
             rows = [{k: v for k, v in _values(r).items() if k != "reported_cost_nanos"} for r in records]
             await conn.execute(_usage_records_0001().insert(), rows)
         await migrate(store.engine)
-        groupings = ((), ("model",), ("feature", "route"), ("key", "model"), ("feature", "status", "customer"))
+        groupings = (
+            (),
+            ("model",),
+            ("feature", "route"),
+            ("key", "model"),
+            ("feature", "status", "customer"),
+        )
         for group_by in groupings:
             got = await store.rollups.query(RollupQuery(ws.id, H0, H0 + 72, group_by=group_by))
             by_dims = {tuple(sorted(r.dims.items())): r.measures for r in got}
