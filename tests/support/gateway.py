@@ -21,6 +21,7 @@ import uvicorn
 
 from tollgate.app import create_app
 from tollgate.cli.demo import simulator_credentials
+from tollgate.core.clock import Clock
 from tollgate.core.settings import Settings
 from tollgate.routes.wiring import AppContext
 from tollgate.testing import Simulator
@@ -30,9 +31,9 @@ PROVIDER_KEY = "sk-sim-provider-secret-7777"
 
 
 class GatewayServer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
-        self.app = create_app(settings)
+        self.app = create_app(settings, clock=clock)
         self._server = uvicorn.Server(
             uvicorn.Config(
                 self.app,
@@ -83,10 +84,10 @@ class GatewayServer:
 
 @contextmanager
 def running_gateway(
-    home: Path, *, database_url: str | None = None, **overrides: Any
+    home: Path, *, database_url: str | None = None, clock: Clock | None = None, **overrides: Any
 ) -> Iterator[GatewayServer]:
     settings = Settings(home=home, database_url=database_url, admin_token=ADMIN_TOKEN, **overrides)
-    server = GatewayServer(settings).start()
+    server = GatewayServer(settings, clock).start()
     try:
         yield server
     finally:

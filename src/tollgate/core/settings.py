@@ -37,6 +37,7 @@ class Settings:
     writer_batch_size: int = 500
     writer_interval: float = 0.05
     shutdown_grace: float = 30.0
+    retention_interval: float = 3600.0  # seconds between raw-row retention passes; 0 turns them off
     log_level: str = "info"
     access_log: bool = False
     workers: int = 1

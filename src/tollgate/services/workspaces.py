@@ -8,6 +8,8 @@ from typing import Any
 from tollgate.core.clock import Clock
 from tollgate.core.errors import BadRequest, NotFound
 from tollgate.core.ids import IdFactory
+from tollgate.services.analytics.periods import zone_named
+from tollgate.services.retention import retention_days
 from tollgate.services.state import LiveState
 from tollgate.store.records import Workspace
 from tollgate.store.repos import Store
@@ -24,8 +26,14 @@ def _name(value: object) -> str:
 
 
 def _settings(value: object) -> dict[str, Any]:
+    """Settings are free-form, except the ones tollgate reads: ``timeZone`` (an IANA name; dates in
+    analytics are this zone's) and ``retentionDays`` (how long raw usage rows are kept)."""
     if not isinstance(value, Mapping):
         raise BadRequest("settings must be an object", code="invalid_settings")
+    if "timeZone" in value:
+        zone_named(value["timeZone"])
+    if "retentionDays" in value:
+        retention_days(value)
     return dict(value)
 
 
