@@ -15,6 +15,7 @@ from tollgate.gateway.metrics import GatewayMetrics
 from tollgate.pricing.prices import Cost, PriceBook
 from tollgate.pricing.usage import NormalizedUsage
 from tollgate.providers.base import MeterResult
+from tollgate.services.costing import price_usage
 from tollgate.services.state import LiveState
 from tollgate.store.records import UsageRecord
 
@@ -107,37 +108,19 @@ class Recorder:
         return record
 
     def _price(self, call: GatewayCall, meter: MeterResult | None, usage: NormalizedUsage) -> Cost:
-        """Price by the requested model, then by the one upstream reported.
-
-        A call that consumed nothing (refused before or by the provider) costs nothing; pricing
-        it anyway would charge per-request fees (Perplexity) for calls the provider did not bill.
-        """
-        reported = meter.reported_cost_usd if meter else None
-        if usage.total_tokens == 0 and not usage.extras and reported is None:
-            return Cost(0, None, False)
-        at = self._clock.now()
-        workspace, provider = call.workspace_id, call.spec.id
-        context = meter.price_context if meter else None
-        cost = self._prices.cost(
-            provider,
+        """Price by the requested model, then by the one upstream reported (``price_usage``)."""
+        return price_usage(
+            self._prices,
+            self._state,
+            call.workspace_id,
+            call.spec.id,
             call.model,
             usage,
-            override=self._state.price_override(workspace, provider, call.model),
-            reported_usd=reported,
-            at=at,
-            price_context=context,
+            at=self._clock.now(),
+            reported_usd=meter.reported_cost_usd if meter else None,
+            upstream_model=meter.upstream_model if meter else None,
+            price_context=meter.price_context if meter else None,
         )
-        upstream = meter.upstream_model if meter else None
-        if cost.unknown and upstream and upstream != call.model:
-            cost = self._prices.cost(
-                provider,
-                upstream,
-                usage,
-                override=self._state.price_override(workspace, provider, upstream),
-                at=at,
-                price_context=context,
-            )
-        return cost
 
     def _observe(self, record: UsageRecord, seconds: float) -> None:
         m = self._metrics

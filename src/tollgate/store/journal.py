@@ -33,6 +33,7 @@ import contextlib
 import logging
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -151,6 +152,27 @@ class Journal:
             live.head_created_at = record.created_at
         self._writer.wake.set()
 
+    def append_many(self, records: Sequence[UsageRecord]) -> None:
+        """Journal a batch with one ``os.write``: all of it or (while this process lives) none of it.
+
+        When this returns, every record survives a SIGKILL of this process. If the write fails, the
+        bytes it left are cut off again (``JournalError``: nothing was accepted). Only a SIGKILL in
+        the middle of the write itself can leave the batch's first lines journaled, as for any
+        ``append`` that never returned: callers that need exactly-once give records stable ids.
+        """
+        live = self._writer.live
+        if live is None or self._closing:
+            raise JournalError("the usage journal is not running")
+        if not records:
+            return
+        data = b"".join([fmt.encode_record(record) for record in records])
+        if live.written > 0 and live.written + len(data) > self._segment_bytes:
+            live = self._rotate(live)
+        _write_lines(live, data, len(records))
+        if live.head_created_at is None:
+            live.head_created_at = records[0].created_at
+        self._writer.wake.set()
+
     async def flush(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 -- False, not raise
         """Wait until every record appended (or adopted) so far is in the sink; False on timeout."""
         if self._task is None:
@@ -236,6 +258,31 @@ def _write_line(seg: Segment, line: bytes) -> None:
         raise JournalError("the usage journal could not write a record") from exc
     seg.written += done
     seg.records += 1
+    seg.needs_newline = False
+    seg.end = seg.written
+
+
+def _write_lines(seg: Segment, data: bytes, count: int) -> None:
+    """``count`` complete lines in one write, or none: a failed write is truncated away.
+
+    Safe because the writer reads this segment only on the event loop's thread, between appends,
+    and no other process may touch a segment this one holds the lock on.
+    """
+    start = seg.written
+    prefix = b"\n" if seg.needs_newline else b""
+    view = memoryview(prefix + data)
+    done = 0
+    try:
+        while done < len(view):
+            done += os.write(seg.fd, view[done:])
+    except OSError as exc:
+        try:
+            os.ftruncate(seg.fd, start)
+        except OSError:
+            _after_failed_write(seg, start + done)
+        raise JournalError("the usage journal could not write a batch of records") from exc
+    seg.written = start + done
+    seg.records += count
     seg.needs_newline = False
     seg.end = seg.written
 
