@@ -13,7 +13,7 @@ import io
 from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response, StreamingResponse
 
 from tollgate.core import jsonx
@@ -21,7 +21,7 @@ from tollgate.core.money import format_usd
 from tollgate.routes.management.analytics import From, To, report_json, usage_query
 from tollgate.routes.management.analytics_json import iso
 from tollgate.routes.management.auth import Principal, principal, workspace_for
-from tollgate.routes.management.requests import parse_instant
+from tollgate.routes.management.requests import Filters
 from tollgate.routes.wiring import context_of
 from tollgate.store.records import UsageRecord
 from tollgate.store.repos import Store
@@ -79,28 +79,9 @@ async def _pages(store: Store, workspace_id: str, filters: dict[str, Any]) -> As
 
 
 @router.get("/requests.csv", response_class=StreamingResponse)
-async def export_requests(
-    request: Request,
-    who: Who,
-    provider: str | None = None,
-    model: str | None = None,
-    key: str | None = None,
-    feature: str | None = None,
-    status: str | None = None,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: str | None = None,
-) -> Response:
+async def export_requests(request: Request, who: Who, filters: Filters) -> Response:
     """Every matching request, newest first, as CSV (filters as ``/v1/requests``)."""
     workspace_id = await workspace_for(request, who, "read")
-    filters: dict[str, Any] = {
-        "provider": provider,
-        "model": model,
-        "key_id": key,
-        "feature": feature,
-        "status": status,
-        "start": parse_instant(from_, "from"),
-        "end": parse_instant(to, "to", end=True),
-    }
     return StreamingResponse(
         _pages(context_of(request).store, workspace_id, filters),
         media_type="text/csv; charset=utf-8",

@@ -40,10 +40,7 @@ def parse_instant(value: str | None, name: str, *, end: bool = False) -> datetim
         raise BadRequest(f"{name} must be an ISO 8601 date or date-time", code="invalid_date") from exc
 
 
-@router.get("", response_model=Page)
-async def list_requests(
-    request: Request,
-    who: Who,
+def record_filters(
     provider: str | None = None,
     model: str | None = None,
     key: str | None = None,
@@ -51,21 +48,33 @@ async def list_requests(
     status: str | None = None,
     from_: Annotated[str | None, Query(alias="from")] = None,
     to: str | None = None,
+) -> dict[str, Any]:
+    """The filters of the usage log (``/v1/requests`` and its CSV export), as store arguments."""
+    return {
+        "provider": provider,
+        "model": model,
+        "key_id": key,
+        "feature": feature,
+        "status": status,
+        "start": parse_instant(from_, "from"),
+        "end": parse_instant(to, "to", end=True),
+    }
+
+
+Filters = Annotated[dict[str, Any], Depends(record_filters)]
+
+
+@router.get("", response_model=Page)
+async def list_requests(
+    request: Request,
+    who: Who,
+    filters: Filters,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
     workspace_id = await workspace_for(request, who, "read")
     records, next_cursor = await context_of(request).store.usage.list(
-        workspace_id,
-        provider=provider,
-        model=model,
-        key_id=key,
-        feature=feature,
-        status=status,
-        start=parse_instant(from_, "from"),
-        end=parse_instant(to, "to", end=True),
-        limit=limit,
-        cursor=cursor,
+        workspace_id, limit=limit, cursor=cursor, **filters
     )
     return {"data": [record_json(r) for r in records], "nextCursor": next_cursor}
 
