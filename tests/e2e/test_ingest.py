@@ -310,7 +310,8 @@ def test_malformed_or_unusable_bodies_are_400(tenant: Tenant) -> None:
     assert unknown_fields.status_code == 201
 
 
-def test_event_ids_make_retries_count_once(tenant: Tenant) -> None:
+def test_event_ids_make_retries_count_once(backend_tenant: Tenant) -> None:
+    tenant = backend_tenant  # both retries usually reach the database in one insert
     first = ingest(tenant, event(eventId="evt-1"))
     again = ingest(tenant, event(eventId="evt-1"))
     assert first.status_code == again.status_code == 201
