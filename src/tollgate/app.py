@@ -7,6 +7,7 @@ included) finish, then the journal is flushed to the database before the process
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -29,15 +30,20 @@ from tollgate.gateway.pipeline import Gateway
 from tollgate.gateway.recorder import Recorder
 from tollgate.gateway.upstream import AiohttpTransport, Timeouts, Transport
 from tollgate.pricing.prices import PriceBook
-from tollgate.routes import anthropic_door, chat, openai_door, ops, proxy, seed_compat
+from tollgate.routes import anthropic_door, chat, ingest, openai_door, ops, proxy, seed_compat
 from tollgate.routes.errors import native_error
-from tollgate.routes.management import credentials, keys, prices, requests, workspaces
+from tollgate.routes.management import analytics, credentials, exports, keys, prices, requests, workspaces
 from tollgate.routes.middleware import RequestIdMiddleware
 from tollgate.routes.wiring import AppContext
+from tollgate.services.analytics.overview import Overviews
+from tollgate.services.analytics.usage import UsageAnalytics
 from tollgate.services.changes import ChangeFeed, FileChangeFeed, RedisChangeFeed
 from tollgate.services.credentials import CredentialService
+from tollgate.services.ingest import IngestService
+from tollgate.services.ingest_quota import IngestQuota
 from tollgate.services.keys import KeyService
 from tollgate.services.prices import PriceService
+from tollgate.services.retention import Pruner
 from tollgate.services.sealing import load_keyring
 from tollgate.services.state import LiveState
 from tollgate.services.workspaces import WorkspaceService
@@ -96,7 +102,11 @@ async def _check_redis(redis: Redis) -> None:
 
 
 async def _build(
-    stack: AsyncExitStack, settings: Settings, clock: Clock, transport: Transport | None
+    stack: AsyncExitStack,
+    settings: Settings,
+    clock: Clock,
+    transport: Transport | None,
+    ingest_quota: IngestQuota | None = None,
 ) -> AppContext:
     settings.home.mkdir(parents=True, exist_ok=True)
     keyring = load_keyring(settings.home, settings.master_key)
@@ -141,6 +151,8 @@ async def _build(
         )
         stack.push_async_callback(aiohttp_transport.close)
         transport = aiohttp_transport
+    if settings.retention_interval > 0:
+        await _start_retention(stack, Pruner(store, clock), settings.retention_interval)
     price_book = PriceBook()
     recorder = Recorder(journal, price_book, state, clock, metrics)
     gateway = Gateway(state, transport, recorder, clock, ids, metrics)
@@ -159,20 +171,38 @@ async def _build(
         credentials=CredentialService(store, state, clock, ids),
         price_overrides=PriceService(store, state, clock, ids),
         transport=transport,
+        ingest=IngestService(state, price_book, journal, store.workspaces, clock, ids, ingest_quota),
+        usage_analytics=UsageAnalytics(store),
+        overviews=Overviews(store, clock),
         redis_ping=redis_ping,
         started_monotonic=clock.monotonic(),
     )
 
 
+async def _start_retention(stack: AsyncExitStack, pruner: Pruner, interval: float) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(pruner.run(interval, stop), name="tollgate-retention")
+
+    async def halt() -> None:
+        stop.set()
+        await task
+
+    stack.push_async_callback(halt)
+
+
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, transport: Transport | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    transport: Transport | None = None,
+    ingest_quota: IngestQuota | None = None,
 ) -> FastAPI:
     clock = clock or SystemClock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            app.state.ctx = await _build(stack, settings, clock, transport)
+            app.state.ctx = await _build(stack, settings, clock, transport, ingest_quota)
             yield
             log.info("shutting down: flushing the usage journal")
 
@@ -187,9 +217,17 @@ def create_app(
     app.add_exception_handler(TollgateError, _tollgate_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for router in (workspaces.router, keys.router, credentials.router, prices.router, requests.router):
+    for router in (
+        workspaces.router,
+        keys.router,
+        credentials.router,
+        prices.router,
+        requests.router,
+        analytics.router,
+        exports.router,
+    ):
         app.include_router(router)
-    for module in (ops, proxy, chat, openai_door, anthropic_door, seed_compat):
+    for module in (ops, proxy, chat, openai_door, anthropic_door, seed_compat, ingest):
         app.router.routes.extend(module.routes)
     ids = IdFactory(clock)
     app.add_middleware(RequestIdMiddleware, new_id=lambda: ids.new("req"), access_log=settings.access_log)

@@ -30,6 +30,10 @@ def record_json(record: UsageRecord) -> dict[str, Any]:
         "totalTokens": record.total_tokens,
         "costUsd": format_usd(record.cost_nanos) if record.cost_nanos is not None else None,
         "costNanos": record.cost_nanos,
+        "reportedCostUsd": (
+            format_usd(record.reported_cost_nanos) if record.reported_cost_nanos is not None else None
+        ),
+        "reportedCostNanos": record.reported_cost_nanos,
         "priceSource": record.price_source,
         "priceUnknown": record.price_unknown,
         "estimated": record.estimated,

@@ -14,7 +14,10 @@ from tollgate.gateway.metrics import GatewayMetrics
 from tollgate.gateway.pipeline import Gateway
 from tollgate.gateway.upstream import Transport
 from tollgate.pricing.prices import PriceBook
+from tollgate.services.analytics.overview import Overviews
+from tollgate.services.analytics.usage import UsageAnalytics
 from tollgate.services.credentials import CredentialService
+from tollgate.services.ingest import IngestService
 from tollgate.services.keys import KeyService
 from tollgate.services.prices import PriceService
 from tollgate.services.state import LiveState
@@ -39,6 +42,9 @@ class AppContext:
     credentials: CredentialService
     price_overrides: PriceService
     transport: Transport
+    ingest: IngestService
+    usage_analytics: UsageAnalytics
+    overviews: Overviews
     redis_ping: Callable[[], Awaitable[object]] | None = None
     started_monotonic: float = 0.0
 
