@@ -31,9 +31,9 @@ PROVIDER_KEY = "sk-sim-provider-secret-7777"
 
 
 class GatewayServer:
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None, **app_options: Any) -> None:
         self.settings = settings
-        self.app = create_app(settings, clock=clock)
+        self.app = create_app(settings, clock=clock, **app_options)
         self._server = uvicorn.Server(
             uvicorn.Config(
                 self.app,
@@ -84,10 +84,16 @@ class GatewayServer:
 
 @contextmanager
 def running_gateway(
-    home: Path, *, database_url: str | None = None, clock: Clock | None = None, **overrides: Any
+    home: Path,
+    *,
+    database_url: str | None = None,
+    clock: Clock | None = None,
+    app_options: Mapping[str, Any] | None = None,
+    **overrides: Any,
 ) -> Iterator[GatewayServer]:
+    """A started server; ``app_options`` go to ``create_app`` (seams such as ``ingest_quota``)."""
     settings = Settings(home=home, database_url=database_url, admin_token=ADMIN_TOKEN, **overrides)
-    server = GatewayServer(settings, clock).start()
+    server = GatewayServer(settings, clock, **dict(app_options or {})).start()
     try:
         yield server
     finally:

@@ -11,8 +11,6 @@ from tollgate.providers.base import Operation
 from tollgate.providers.registry import ProviderSpec
 from tollgate.store.records import GatewayKey, UsageRecord
 
-FEATURE_MAX = 80
-
 
 @dataclass(frozen=True, slots=True)
 class Tags:
@@ -21,14 +19,6 @@ class Tags:
     feature: str | None = None
     customer_id: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
-
-
-def clean_tag(value: object) -> str | None:
-    """Tags are trimmed and capped at 80 characters; empty or non-string values are dropped."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip()[:FEATURE_MAX]
-    return text or None
 
 
 class StreamTranslator(Protocol):

@@ -9,11 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tollgate.core.errors import TollgateError
-from tollgate.gateway.call import GatewayCall, Outcome, Tags, clean_tag
+from tollgate.gateway.call import GatewayCall, Outcome, Tags
 from tollgate.gateway.pipeline import Gateway
 from tollgate.providers.base import Operation
 from tollgate.providers.registry import UNKNOWN, ProviderSpec
 from tollgate.routes.streaming import RelayResponse
+from tollgate.services.tags import clean_tag
 from tollgate.store.records import GatewayKey
 
 ErrorRenderer = Callable[[TollgateError], Response]

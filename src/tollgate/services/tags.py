@@ -1,8 +1,5 @@
-"""Attribution tags (feature, route, function, customer): one cleaning rule for every door.
-
-The gateway's doors apply the same rule (``tollgate.gateway.call.clean_tag``); this copy lives
-here so the services below the gateway (ingest) can use it without importing upward.
-"""
+"""Attribution tags (feature, route, function, customer): one cleaning rule for every door and
+for ingested events."""
 
 from __future__ import annotations
 
