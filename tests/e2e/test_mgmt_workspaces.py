@@ -113,7 +113,7 @@ def test_deleting_a_workspace_stops_its_keys_at_once(tenant: Tenant) -> None:
     admin_key = new_key(tenant, scopes=["admin"])["key"]
     assert admin_call(tenant.server, "DELETE", f"/v1/workspaces/{tenant.workspace_id}").status_code == 204
     refused = chat(tenant.server, tenant.key)
-    assert refused.status_code == 401 and error_code(refused) in {"invalid_api_key", "revoked_api_key"}
+    assert refused.status_code == 401 and error_code(refused) == "revoked_api_key"
     managed = call(tenant.server, "GET", "/v1/keys", admin_key)
     assert managed.status_code == 401
     by_admin = tenant.admin("GET", "/v1/keys")

@@ -57,6 +57,7 @@ class LiveState:
         self._bump_owed = False
         self._lock = asyncio.Lock()
         self._keys: dict[str, GatewayKey] = {}
+        self._revoked: frozenset[str] = frozenset()
         self._credentials: dict[tuple[str, str], list[ProviderCredential]] = {}
         self._prices: dict[tuple[str, str, str], ModelPrice] = {}
 
@@ -71,6 +72,7 @@ class LiveState:
                 # A master-key rotation bumps the feed: pick up the new key files with the rows.
                 self._keyring = self._keyring_loader()
             keys = {k.key_hash: k for k in await self._store.keys.list_usable()}
+            revoked = await self._store.keys.revoked_hashes()
             credentials: dict[tuple[str, str], list[ProviderCredential]] = {}
             for cred in await self._store.credentials.list_active():
                 credentials.setdefault((cred.workspace_id, cred.provider), []).append(cred)
@@ -80,7 +82,7 @@ class LiveState:
                 (row.workspace_id, row.provider, row.model): _model_price(row)
                 for row in await self._store.prices.list_all()
             }
-            self._keys, self._credentials, self._prices = keys, credentials, prices
+            self._keys, self._revoked, self._credentials, self._prices = keys, revoked, credentials, prices
             self._generation = generation
 
     async def ensure_fresh(self) -> None:
@@ -115,8 +117,11 @@ class LiveState:
         """The active key for a raw bearer value, or ``Unauthorized`` with a precise code."""
         if not raw:
             raise Unauthorized("Missing API key.", code="missing_api_key")
-        key = self._keys.get(hash_key(raw))
+        hashed = hash_key(raw)
+        key = self._keys.get(hashed)
         if key is None:
+            if hashed in self._revoked:
+                raise Unauthorized("Revoked API key.", code="revoked_api_key")
             raise Unauthorized("Invalid API key.", code="invalid_api_key")
         if key.status == "inactive":
             raise Unauthorized("Inactive API key.", code="inactive_api_key")

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -187,6 +187,17 @@ class KeyRepository(Repository):
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_to_key(row) for row in rows]
+
+    async def revoked_hashes(self) -> frozenset[str]:
+        """The hashes of every key that can no longer be used: revoked, or of a deleted workspace
+        (so a caller presenting one can be told it was revoked rather than never issued)."""
+        query = (
+            select(t.c.key_hash)
+            .join(workspaces, workspaces.c.id == t.c.workspace_id)
+            .where(or_(t.c.status == "revoked", workspaces.c.deleted_at.is_not(None)))
+        )
+        async with self._engine.connect() as conn:
+            return frozenset((await conn.execute(query)).scalars().all())
 
     async def revoke_all_for_workspace(self, workspace_id: str, at: datetime) -> int:
         """Revoke every key of the workspace; the number of keys this revoked."""
