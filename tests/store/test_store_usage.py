@@ -215,3 +215,18 @@ async def test_limit_is_validated(store: Store, ws: Workspace) -> None:
         with pytest.raises(BadRequest) as err:
             await store.usage.list(ws.id, limit=limit)
         assert err.value.code == "invalid_limit"
+
+
+async def test_a_cursor_only_continues_its_own_query(store: Store, ws: Workspace, make: Make) -> None:
+    await store.usage.insert_many([make.usage(ws.id, feature="a") for _ in range(3)])
+    _, cursor = await store.usage.list(ws.id, limit=1, feature="a")
+    assert cursor is not None
+    page, _ = await store.usage.list(ws.id, limit=1, feature="a", cursor=cursor)
+    assert len(page) == 1
+    other = await store.workspaces.create(make.workspace())
+    for changed in ({"feature": "b"}, {"feature": None}, {"start": T0}, {"workspace_id": other.id}):
+        args = {"workspace_id": ws.id, "feature": "a", **changed}
+        with pytest.raises(BadRequest) as err:
+            await store.usage.list(limit=1, cursor=cursor, **args)  # type: ignore[arg-type]
+        assert err.value.code == "invalid_cursor"
+        assert "another query" in err.value.message

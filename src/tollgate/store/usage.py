@@ -8,14 +8,16 @@ batch after a crash never stores a call twice. The request list is newest first 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Row, Select, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
-from tollgate.core.errors import TollgateError
+from tollgate.core.errors import BadRequest, TollgateError
 from tollgate.store._base import Repository, as_dict, check_limit, insert_or_ignore
 from tollgate.store.cursor import decode_cursor, encode_cursor, micros_to_time, require_str, time_to_micros
 from tollgate.store.db import write_transaction
@@ -88,21 +90,23 @@ class UsageRepository(Repository):
         that was edited, is ``BadRequest`` ``invalid_cursor``.
         """
         check_limit(limit)
+        filters = {
+            "provider": provider,
+            "model": model,
+            "key_id": key_id,
+            "feature": feature,
+            "status": status,
+        }
         query = select(t).where(t.c.workspace_id == workspace_id)
-        for column, value in (
-            (t.c.provider, provider),
-            (t.c.model, model),
-            (t.c.key_id, key_id),
-            (t.c.feature, feature),
-            (t.c.status, status),
-        ):
+        for name, value in filters.items():
             if value is not None:
-                query = query.where(column == value)
+                query = query.where(t.c[name] == value)
         if start is not None:
             query = query.where(t.c.created_at >= start)
         if end is not None:
             query = query.where(t.c.created_at < end)
-        query = _after(query, cursor)
+        shape = _query_digest(workspace_id, start, end, filters)
+        query = _after(query, cursor, shape)
         query = query.order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit + 1)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
@@ -110,7 +114,7 @@ class UsageRepository(Repository):
         if len(rows) <= limit:
             return items, None
         last = items[-1]
-        return items, encode_cursor(_CURSOR_KIND, time_to_micros(last.created_at), last.id)
+        return items, encode_cursor(_CURSOR_KIND, time_to_micros(last.created_at), last.id, shape)
 
     async def prune(self, workspace_id: str, before: datetime, batch: int) -> int:
         """Delete at most ``batch`` of the workspace's oldest rows created before ``before``; rows
@@ -147,9 +151,23 @@ def _first_of_each(records: Sequence[UsageRecord], ids: set[str]) -> list[UsageR
     return out
 
 
-def _after(query: Select[Any], cursor: str | None) -> Select[Any]:
+def _query_digest(
+    workspace_id: str, start: datetime | None, end: datetime | None, filters: dict[str, str | None]
+) -> str:
+    """What a cursor is for: a cursor carries it and only continues the same query."""
+    bounds = [None if b is None else time_to_micros(b) for b in (start, end)]
+    text = orjson.dumps([workspace_id, bounds, sorted(filters.items())])
+    return hashlib.blake2b(text, digest_size=8).hexdigest()
+
+
+def _after(query: Select[Any], cursor: str | None, shape: str) -> Select[Any]:
     if cursor is None:
         return query
-    micros, last_id = decode_cursor(_CURSOR_KIND, cursor, 2)
+    micros, last_id, made_for = decode_cursor(_CURSOR_KIND, cursor, 3)
+    if made_for != shape:
+        raise BadRequest(
+            "the cursor belongs to another query (other filters or dates); start again from the first page",
+            code="invalid_cursor",
+        )
     position = (micros_to_time(micros), require_str(last_id))
     return query.where(tuple_(t.c.created_at, t.c.id) < position)
