@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from alembic import command
@@ -55,6 +56,10 @@ def _random_records(make: Make, workspace_id: str, count: int, seed: int = 7) ->
     ]
 
 
+def _query(*args: Any, **kwargs: Any) -> RollupQuery:
+    return RollupQuery(*args, histogram=True, **kwargs)
+
+
 def _expected(records: list[UsageRecord]) -> Measures:
     histogram = [0] * (len(LATENCY_BOUNDS_MS) + 1)
     for r in records:
@@ -80,14 +85,21 @@ def _expected(records: list[UsageRecord]) -> Measures:
 async def test_totals_equal_the_sum_of_the_rows(store: Store, ws: Workspace, make: Make) -> None:
     records = _random_records(make, ws.id, 300)
     await store.usage.insert_many(records)
-    [row] = await store.rollups.query(RollupQuery(ws.id, H0, H0 + 72))
+    [row] = await store.rollups.query(_query(ws.id, H0, H0 + 72))
     assert row.measures == _expected(records)
+
+
+async def test_the_histogram_is_summed_only_when_asked(store: Store, ws: Workspace, make: Make) -> None:
+    records = _random_records(make, ws.id, 50)
+    await store.usage.insert_many(records)
+    [lean] = await store.rollups.query(RollupQuery(ws.id, H0, H0 + 72))
+    assert lean.measures == replace(_expected(records), latency_histogram=Measures().latency_histogram)
 
 
 async def test_grouped_by_model_and_feature(store: Store, ws: Workspace, make: Make) -> None:
     records = _random_records(make, ws.id, 300)
     await store.usage.insert_many(records)
-    rows = await store.rollups.query(RollupQuery(ws.id, H0, H0 + 72, group_by=("model", "feature")))
+    rows = await store.rollups.query(_query(ws.id, H0, H0 + 72, group_by=("model", "feature")))
     got = {(r.dims["model"], r.dims["feature"]): r.measures for r in rows}
     want = {
         (m, f): _expected([r for r in records if r.model == m and r.feature == f])
@@ -101,9 +113,7 @@ async def test_grouped_by_model_and_feature(store: Store, ws: Workspace, make: M
 async def test_filters_and_hour_range(store: Store, ws: Workspace, make: Make) -> None:
     records = _random_records(make, ws.id, 300)
     await store.usage.insert_many(records)
-    query = RollupQuery(
-        ws.id, H0 + 10, H0 + 50, filters={"provider": ("openai",), "customer": ("cus_1", "cus_2")}
-    )
+    query = _query(ws.id, H0 + 10, H0 + 50, filters={"provider": ("openai",), "customer": ("cus_1", "cus_2")})
     [row] = await store.rollups.query(query)
     chosen = [
         r
@@ -118,7 +128,7 @@ async def test_uniform_buckets_in_a_shifted_zone(store: Store, ws: Workspace, ma
     records = _random_records(make, ws.id, 300)
     await store.usage.insert_many(records)
     days = Uniform(width_minutes=1440, offsets=((0, -300), (H0 + 30, -240)))
-    rows = await store.rollups.query(RollupQuery(ws.id, H0, H0 + 72, bucketing=days))
+    rows = await store.rollups.query(_query(ws.id, H0, H0 + 72, bucketing=days))
     got = {r.bucket: r.measures.requests for r in rows}
     want: dict[int, int] = {}
     for r in records:
@@ -132,13 +142,13 @@ async def test_ranges_and_hour_of_day(store: Store, ws: Workspace, make: Make) -
     records = _random_records(make, ws.id, 200)
     await store.usage.insert_many(records)
     periods = Ranges((H0, H0 + 24, H0 + 72))
-    rows = await store.rollups.query(RollupQuery(ws.id, H0, H0 + 72, bucketing=periods))
+    rows = await store.rollups.query(_query(ws.id, H0, H0 + 72, bucketing=periods))
     assert {r.bucket: r.measures.requests for r in rows} == {
         0: sum(hour_of(r) < H0 + 24 for r in records),
         1: sum(hour_of(r) >= H0 + 24 for r in records),
     }
     of_day = Uniform(width_minutes=60, modulo=24)
-    rows = await store.rollups.query(RollupQuery(ws.id, H0, H0 + 72, bucketing=of_day))
+    rows = await store.rollups.query(_query(ws.id, H0, H0 + 72, bucketing=of_day))
     assert {r.bucket: r.measures.requests for r in rows} == {
         h: n for h in range(24) if (n := sum(r.created_at.hour == h for r in records))
     }
@@ -148,7 +158,7 @@ async def test_top_n_by_cost(store: Store, ws: Workspace, make: Make) -> None:
     records = _random_records(make, ws.id, 300)
     await store.usage.insert_many(records)
     rows = await store.rollups.query(
-        RollupQuery(ws.id, H0, H0 + 72, group_by=("model",), order_by="cost_nanos", limit=2)
+        _query(ws.id, H0, H0 + 72, group_by=("model",), order_by="cost_nanos", limit=2)
     )
     costs = sorted(
         ((sum(r.cost_nanos or 0 for r in records if r.model == m), m) for m in MODELS), reverse=True
@@ -162,7 +172,7 @@ async def test_replays_and_repeated_ids_count_once(store: Store, ws: Workspace, 
     await store.usage.insert_many(records[:20])  # a journal replay
     await store.usage.insert_many([records[0], records[0], *_random_records(make, ws.id, 5, seed=9)])
     extra = _random_records(make, ws.id, 5, seed=9)  # same shape, new ids: counted
-    [row] = await store.rollups.query(RollupQuery(ws.id, H0, H0 + 72))
+    [row] = await store.rollups.query(_query(ws.id, H0, H0 + 72))
     assert row.measures.requests == 55
     assert len(extra) == 5
 
@@ -172,14 +182,14 @@ async def test_a_refused_batch_counts_nothing(store: Store, ws: Workspace, make:
     bad = make.usage(ws.id, model=None)  # NOT NULL: the database refuses the whole batch
     with pytest.raises(TollgateError):
         await store.usage.insert_many([good, bad])
-    [row] = await store.rollups.query(RollupQuery(ws.id, H0, H0 + 72))
+    [row] = await store.rollups.query(_query(ws.id, H0, H0 + 72))
     assert row.measures.requests == 0
 
 
 async def test_rollups_are_scoped_by_workspace(store: Store, ws: Workspace, make: Make) -> None:
     other = await store.workspaces.create(make.workspace())
     await store.usage.insert_many(_random_records(make, other.id, 20))
-    [row] = await store.rollups.query(RollupQuery(ws.id, H0, H0 + 72))
+    [row] = await store.rollups.query(_query(ws.id, H0, H0 + 72))
     assert row.measures.requests == 0
 
 
@@ -193,7 +203,7 @@ async def test_pruning_keeps_rollups(store: Store, ws: Workspace, make: Make) ->
         pruned += n
     assert pruned == sum(r.created_at < cutoff for r in records)
     assert await store.usage.count(ws.id) == len(records) - pruned
-    [row] = await store.rollups.query(RollupQuery(ws.id, H0, H0 + 72))
+    [row] = await store.rollups.query(_query(ws.id, H0, H0 + 72))
     assert row.measures == _expected(records)
 
 
@@ -235,7 +245,7 @@ async def test_migration_backfills_rollups_from_existing_rows(
             ("feature", "status", "customer"),
         )
         for group_by in groupings:
-            got = await store.rollups.query(RollupQuery(ws.id, H0, H0 + 72, group_by=group_by))
+            got = await store.rollups.query(_query(ws.id, H0, H0 + 72, group_by=group_by))
             by_dims = {tuple(sorted(r.dims.items())): r.measures for r in got}
             assert by_dims == _grouped(records, group_by)
     finally:

@@ -77,7 +77,7 @@ class Overviews:
         month = RollupQuery(workspace_id, hour_floor(month_start), hour_floor(now) + 1)
         results = await self._store.rollups.query_many(
             [
-                RollupQuery(*span),
+                RollupQuery(*span, histogram=True),
                 RollupQuery(*span, group_by=("feature",), order_by="cost_nanos", limit=TOP),
                 RollupQuery(*span, group_by=("route",), order_by="cost_nanos", limit=TOP),
                 RollupQuery(*span, group_by=("provider", "model"), order_by="cost_nanos", limit=TOP),

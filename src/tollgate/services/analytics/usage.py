@@ -77,7 +77,6 @@ class UsageAnalytics:
     async def report(self, workspace_id: str, query: UsageQuery) -> UsageReport:
         window = query.window
         buckets = bucketing(query.interval, window) if query.interval else None
-        base = RollupQuery(workspace_id, window.start_hour, window.end_hour, filters=query.filters)
         grouped = RollupQuery(
             workspace_id,
             window.start_hour,
@@ -87,7 +86,7 @@ class UsageAnalytics:
             bucketing=buckets,
             limit=MAX_ROWS + 1,
         )
-        rows, [total] = await self._store.rollups.query_many([grouped, base])
+        rows = await self._store.rollups.query(grouped)
         if len(rows) > MAX_ROWS:
             raise BadRequest(
                 f"the answer would have more than {MAX_ROWS} rows: narrow the range, use a longer "
@@ -105,7 +104,7 @@ class UsageAnalytics:
             for row in rows
             if row.measures.requests
         ]
-        return UsageReport(query, out, total.measures)
+        return UsageReport(query, out, sum((row.measures for row in out), Measures()))
 
 
 def sorted_by_cost(rows: Sequence[UsageRow]) -> list[UsageRow]:
