@@ -215,6 +215,8 @@ def test_percentile_estimate_from_the_histogram() -> None:
     assert m.latency_percentile(0.5) == 100.0
     assert m.latency_percentile(0.95) == 750 + 250 * 0.9
     assert Measures().latency_percentile(0.5) is None
+    assert Measures.total([m, m, Measures(cost_nanos=7)]) == m + m + Measures(cost_nanos=7)
+    assert Measures.total([]) == Measures()
     assert cube_for(["model"]).name == "model"
     assert cube_for(["feature", "function"]).name == "tags"
     assert cube_for(["key"]).name == "key"

@@ -18,7 +18,7 @@ an hour is counted in the local day (or week, or month) in which it starts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from itertools import pairwise
 from types import MappingProxyType
@@ -62,6 +62,14 @@ class Measures:
         sums = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in _SCALARS}
         histogram = tuple(a + b for a, b in zip(self.latency_histogram, other.latency_histogram, strict=True))
         return Measures(**sums, latency_histogram=histogram)
+
+    @classmethod
+    def total(cls, items: Iterable[Measures]) -> Measures:
+        """The sum of ``items`` (one pass per field, not one object per addition)."""
+        rows = list(items)
+        sums = {f.name: sum(getattr(m, f.name) for m in rows) for f in _SCALARS}
+        histogram = tuple(sum(column) for column in zip(*(m.latency_histogram for m in rows), strict=True))
+        return cls(**sums, latency_histogram=histogram or _NO_HISTOGRAM)
 
     def latency_percentile(self, quantile: float) -> float | None:
         """An estimate of the latency below which ``quantile`` of the calls fell, in ms.

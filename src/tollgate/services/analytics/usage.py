@@ -104,7 +104,7 @@ class UsageAnalytics:
             for row in rows
             if row.measures.requests
         ]
-        return UsageReport(query, out, sum((row.measures for row in out), Measures()))
+        return UsageReport(query, out, Measures.total(row.measures for row in out))
 
 
 def sorted_by_cost(rows: Sequence[UsageRow]) -> list[UsageRow]:
