@@ -119,14 +119,16 @@ def export(
     params = query(
         provider=provider, model=model, feature=feature, status=status, key=key, from_=from_, to=to
     )
+    errors = err_console()
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         FileSizeColumn(),
         TextColumn("{task.fields[rows]:,} rows"),
         TimeElapsedColumn(),
-        console=err_console(),
+        console=errors,
         transient=True,
+        disable=not errors.is_terminal,  # scripts get the final count alone
     )
     with reported_errors():
         client = client_for(Connection(server, token, workspace))

@@ -90,7 +90,7 @@ def err_console() -> Console:
 
 
 def out_console() -> Console:
-    return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True)
 
 
 def _line(error: TollgateError) -> str:

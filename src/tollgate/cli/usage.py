@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -121,7 +122,7 @@ def _grouped_table(title: str, dims: Sequence[str], rows: Sequence[dict[str, Any
     for dim in dims:
         table.add_column(dim)
     for measure in ("requests", "errors", "tokens", "cost"):
-        table.add_column(measure, justify="right")
+        table.add_column(measure, justify="right", no_wrap=True)
     for row in rows:
         table.add_row(
             *(Text(fmt.label(row.get(dim))) for dim in dims),
@@ -176,18 +177,29 @@ def list_requests(
 
 
 def _requests_table(rows: Sequence[dict[str, Any]]) -> Table:
-    table = Table(title=f"{len(rows)} most recent calls" if rows else "no calls match", title_justify="left")
-    for name in ("time (UTC)", "provider", "model", "feature", "status"):
-        table.add_column(name)
+    title = f"{len(rows)} most recent calls (times in UTC)" if rows else "no calls match"
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    # Times, outcomes and numbers never wrap: the names give way on a narrow terminal.
+    table.add_column("time", no_wrap=True)
+    table.add_column("provider/model", overflow="fold", min_width=12)
+    table.add_column("feature", overflow="fold", min_width=7)
+    table.add_column("status", no_wrap=True)
     for name in ("tokens", "cost", "latency"):
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
     for row in rows:
         outcome = str(row.get("status"))
         if outcome != "success" and row.get("httpStatus"):
             outcome += f" {row['httpStatus']}"
         table.add_row(
-            fmt.instant(row.get("createdAt")),
-            *(Text(fmt.label(row.get(name))) for name in ("provider", "model")),
+            fmt.instant(row.get("createdAt"), pattern="%m-%d %H:%M:%S"),
+            Text(f"{fmt.label(row.get('provider'))}/{fmt.label(row.get('model'))}"),
             Text(fmt.label((row.get("tags") or {}).get("feature"))),
             Text(outcome),
             fmt.count(row.get("totalTokens")),
