@@ -32,7 +32,7 @@ from tollgate.gateway.upstream import AiohttpTransport, Timeouts, Transport
 from tollgate.pricing.prices import PriceBook
 from tollgate.routes import anthropic_door, chat, ingest, openai_door, ops, proxy, seed_compat
 from tollgate.routes.errors import native_error
-from tollgate.routes.management import analytics, credentials, exports, keys, prices, requests, workspaces
+from tollgate.routes.management import analytics, credentials, exports, keys, me, prices, requests, workspaces
 from tollgate.routes.middleware import RequestIdMiddleware
 from tollgate.routes.wiring import AppContext
 from tollgate.services.analytics.overview import Overviews
@@ -225,6 +225,7 @@ def create_app(
         requests.router,
         analytics.router,
         exports.router,
+        me.router,
     ):
         app.include_router(router)
     for module in (ops, proxy, chat, openai_door, anthropic_door, seed_compat, ingest):

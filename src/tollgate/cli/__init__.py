@@ -1,1 +1,2 @@
-"""The command line: serve, migrate, mock-upstream, rotate-master-key."""
+"""The command line: serve, migrate, mock-upstream, rotate-master-key; login, logout, whoami, status,
+requests, export."""

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from tollgate import __version__
+from tollgate.cli import account, export, usage
 from tollgate.cli.keys import rotate_master_key
 from tollgate.cli.serve import serve as run_server
 from tollgate.core.settings import load_settings
@@ -85,6 +86,14 @@ def rotate_master_key_command(
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)
+
+
+app.command()(account.login)
+app.command()(account.logout)
+app.command()(account.whoami)
+app.command()(usage.status)
+app.command("requests")(usage.list_requests)
+app.command()(export.export)
 
 
 def main() -> None:
