@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.databases import BACKENDS, provision_database
 from tests.support.gateway import GatewayServer, Tenant, make_tenant, running_gateway
 from tollgate.testing import Simulator, SimulatorServer
 
@@ -44,6 +46,19 @@ def sim(sim_server: SimulatorServer) -> Iterator[Simulator]:
 def gateway(tmp_path: Path) -> Iterator[GatewayServer]:
     with running_gateway(tmp_path / "home") as server:
         yield server
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_tenant(
+    request: pytest.FixtureRequest, tmp_path: Path, sim_server: SimulatorServer
+) -> Iterator[Tenant]:
+    """A tenant on a server over SQLite, then over PostgreSQL (skipped, with the reason, without one)."""
+    database = asyncio.run(provision_database(request.param, tmp_path))
+    try:
+        with running_gateway(tmp_path / "home", database_url=database.url) as server:
+            yield make_tenant(server, sim_server.root)
+    finally:
+        asyncio.run(database.cleanup())
 
 
 @pytest.fixture

@@ -7,12 +7,9 @@ computed (checked against genai-prices directly) and the client's cost kept besi
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -21,10 +18,8 @@ import pytest
 import requests
 from genai_prices import Usage, calc_price
 
-from tests.support.databases import BACKENDS, provision_database
-from tests.support.gateway import Tenant, make_tenant, running_gateway
+from tests.support.gateway import Tenant
 from tollgate.core.money import usd_to_nanos
-from tollgate.testing import SimulatorServer
 
 SEED_BODY = """{
 "provider": "openai",
@@ -89,18 +84,6 @@ def assert_seed_event_recorded(tenant: Tenant, status: int, body: dict[str, Any]
     assert record["latencyMs"] == 842 and record["status"] == "success"
     assert record["door"] == "ingest" and record["keyId"] == tenant.key_id
     assert [r["id"] for r in stored(tenant)] == [body["id"]]
-
-
-@pytest.fixture(params=BACKENDS)
-def backend_tenant(
-    request: pytest.FixtureRequest, tmp_path: Path, sim_server: SimulatorServer
-) -> Iterator[Tenant]:
-    database = asyncio.run(provision_database(request.param, tmp_path))
-    try:
-        with running_gateway(tmp_path / "home", database_url=database.url) as server:
-            yield make_tenant(server, sim_server.root)
-    finally:
-        asyncio.run(database.cleanup())
 
 
 def test_seed_curl_example(backend_tenant: Tenant) -> None:

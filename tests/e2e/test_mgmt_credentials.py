@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import stat
 import threading
@@ -13,7 +12,6 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.support.databases import BACKENDS, provision_database
 from tests.support.gateway import PROVIDER_KEY, GatewayServer, Tenant, make_tenant, running_gateway
 from tollgate.services.sealing import key_id, load_keyring, new_master_key, parse_master_key
 from tollgate.testing import Simulator, SimulatorServer
@@ -399,18 +397,6 @@ def test_workers_starting_together_agree_on_one_master_key(tmp_path: Path) -> No
     on_disk = key_id(parse_master_key((home / "master.key").read_text()))
     assert ids == [on_disk] * workers
     assert [p.name for p in home.iterdir()] == ["master.key"], "no temp file is left behind"
-
-
-@pytest.fixture(params=BACKENDS)
-def backend_tenant(
-    request: pytest.FixtureRequest, tmp_path: Path, sim_server: SimulatorServer
-) -> Iterator[Tenant]:
-    database = asyncio.run(provision_database(request.param, tmp_path))
-    try:
-        with running_gateway(tmp_path / "home", database_url=database.url) as server:
-            yield make_tenant(server, sim_server.root)
-    finally:
-        asyncio.run(database.cleanup())
 
 
 def test_credentials_on_each_backend(

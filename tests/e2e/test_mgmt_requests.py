@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 
-from tests.support.databases import BACKENDS, provision_database
-from tests.support.gateway import Tenant, admin_call, make_tenant, running_gateway
+from tests.support.gateway import Tenant, admin_call, make_tenant
 from tollgate.testing import Scenario, Simulator, SimulatorServer
 
 
@@ -243,18 +239,6 @@ def test_workspaces_see_only_their_own_requests(
         globex.url + "/v1/requests", headers={**reader, "x-tollgate-workspace": acme.workspace_id}, timeout=30
     )
     assert crossing.status_code == 403
-
-
-@pytest.fixture(params=BACKENDS)
-def backend_tenant(
-    request: pytest.FixtureRequest, tmp_path: Path, sim_server: SimulatorServer
-) -> Iterator[Tenant]:
-    database = asyncio.run(provision_database(request.param, tmp_path))
-    try:
-        with running_gateway(tmp_path / "home", database_url=database.url) as server:
-            yield make_tenant(server, sim_server.root)
-    finally:
-        asyncio.run(database.cleanup())
 
 
 def test_listing_on_each_backend(backend_tenant: Tenant, sim: Simulator) -> None:
