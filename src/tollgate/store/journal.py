@@ -35,6 +35,7 @@ import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -141,36 +142,28 @@ class Journal:
         Raises ``JournalError`` if the record could not be written (then it was not accepted), and
         orjson's ``TypeError`` if the record holds something JSON cannot represent.
         """
-        live = self._writer.live
-        if live is None or self._closing:
-            raise JournalError("the usage journal is not running")
-        line = fmt.encode_record(record)
-        if live.written > 0 and live.written + len(line) > self._segment_bytes:
-            live = self._rotate(live)
-        _write_line(live, line)
-        if live.head_created_at is None:
-            live.head_created_at = record.created_at
-        self._writer.wake.set()
+        self._append(fmt.encode_record(record), 1, record.created_at)
 
     def append_many(self, records: Sequence[UsageRecord]) -> None:
         """Journal a batch with one ``os.write``: all of it or (while this process lives) none of it.
 
-        When this returns, every record survives a SIGKILL of this process. If the write fails, the
-        bytes it left are cut off again (``JournalError``: nothing was accepted). Only a SIGKILL in
-        the middle of the write itself can leave the batch's first lines journaled, as for any
+        When this returns, every record survives a SIGKILL of this process. Only a SIGKILL in the
+        middle of the write itself can leave the batch's first lines journaled, as for any
         ``append`` that never returned: callers that need exactly-once give records stable ids.
         """
+        if records:
+            data = b"".join([fmt.encode_record(record) for record in records])
+            self._append(data, len(records), records[0].created_at)
+
+    def _append(self, data: bytes, count: int, created_at: datetime) -> None:
         live = self._writer.live
         if live is None or self._closing:
             raise JournalError("the usage journal is not running")
-        if not records:
-            return
-        data = b"".join([fmt.encode_record(record) for record in records])
         if live.written > 0 and live.written + len(data) > self._segment_bytes:
             live = self._rotate(live)
-        _write_lines(live, data, len(records))
+        _write_lines(live, data, count)
         if live.head_created_at is None:
-            live.head_created_at = records[0].created_at
+            live.head_created_at = created_at
         self._writer.wake.set()
 
     async def flush(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 -- False, not raise
@@ -245,28 +238,13 @@ class Journal:
         return new
 
 
-def _write_line(seg: Segment, line: bytes) -> None:
-    # A failed write may leave a fragment; the next line first terminates it, so the fragment becomes
-    # one corrupt line (quarantined) instead of corrupting the record written after it.
-    data = memoryview(b"\n" + line if seg.needs_newline else line)
-    done = 0
-    try:
-        while done < len(data):
-            done += os.write(seg.fd, data[done:])
-    except OSError as exc:
-        _after_failed_write(seg, seg.written + done)
-        raise JournalError("the usage journal could not write a record") from exc
-    seg.written += done
-    seg.records += 1
-    seg.needs_newline = False
-    seg.end = seg.written
-
-
 def _write_lines(seg: Segment, data: bytes, count: int) -> None:
-    """``count`` complete lines in one write, or none: a failed write is truncated away.
+    """``count`` complete lines in one write, or none: what a failed write left is cut off again.
 
     Safe because the writer reads this segment only on the event loop's thread, between appends,
-    and no other process may touch a segment this one holds the lock on.
+    and no other process may touch a segment this one holds the lock on. If even the cut fails, the
+    next write first terminates the fragment, so it becomes one corrupt line (quarantined) instead
+    of corrupting the record written after it.
     """
     start = seg.written
     prefix = b"\n" if seg.needs_newline else b""
@@ -280,7 +258,7 @@ def _write_lines(seg: Segment, data: bytes, count: int) -> None:
             os.ftruncate(seg.fd, start)
         except OSError:
             _after_failed_write(seg, start + done)
-        raise JournalError("the usage journal could not write a batch of records") from exc
+        raise JournalError("the usage journal could not write the record(s)") from exc
     seg.written = start + done
     seg.records += count
     seg.needs_newline = False
