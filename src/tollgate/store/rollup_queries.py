@@ -28,9 +28,7 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, select
 
 from tollgate.store._base import Repository
 from tollgate.store.rollups import DIMENSIONS, LATENCY_BOUNDS_MS, cube_for, dimension_value
-from tollgate.store.schema import LATENCY_BUCKETS, ROLLUP_MEASURE_COLUMNS, usage_rollups
-
-t = usage_rollups
+from tollgate.store.schema import LATENCY_BUCKETS, ROLLUP_MEASURE_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +195,7 @@ def _statement(query: RollupQuery) -> Any:
     unknown = (set(query.group_by) | set(query.filters)) - set(DIMENSIONS)
     if unknown:
         raise ValueError(f"unknown dimensions {sorted(unknown)}")
-    cube = cube_for([*query.group_by, *query.filters])
+    t = cube_for([*query.group_by, *query.filters]).table
     keys: list[ColumnElement[Any]] = [t.c[DIMENSIONS[d]].label(d) for d in query.group_by]
     if query.bucketing is not None:
         keys.insert(0, query.bucketing.sql(t.c.hour).label("bucket"))
@@ -205,7 +203,6 @@ def _statement(query: RollupQuery) -> Any:
     sums = [func.sum(t.c[c]).label(c) for c in columns]
     stmt = select(*keys, *sums).where(
         t.c.workspace_id == query.workspace_id,
-        t.c.cube == cube.name,
         t.c.hour >= query.start_hour,
         t.c.hour < query.end_hour,
     )

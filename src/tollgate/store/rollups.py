@@ -1,7 +1,7 @@
 """Hourly rollups: what analytics read instead of raw usage rows.
 
-A *cube* is a set of dimensions. Every usage record is counted once in every cube, in the row for
-its hour and its values of that cube's dimensions (the others are left ''). Analytics read the
+A *cube* is a set of dimensions with a table of its own. Every usage record is counted once in
+every cube, in the row for its hour and its values of that cube's dimensions. Analytics read the
 smallest cube that holds every dimension a query groups or filters by, so the common questions
 (cost by model and day) scan a few rows per hour however many calls there were.
 
@@ -24,20 +24,21 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-from sqlalchemy import Insert
+from sqlalchemy import Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tollgate.store.records import UsageRecord
 from tollgate.store.schema import (
     LATENCY_BUCKETS,
+    ROLLUP_CUBES,
     ROLLUP_DIMENSION_COLUMNS,
     ROLLUP_MEASURE_COLUMNS,
-    usage_rollups,
+    rollup_tables,
 )
 
 SECONDS_PER_HOUR: Final = 3600
-# Public dimension name -> usage_records / usage_rollups column.
+# Public dimension name -> usage_records (and rollup) column.
 DIMENSIONS: Mapping[str, str] = MappingProxyType(
     {
         "key": "key_id",
@@ -67,19 +68,24 @@ assert tuple(DIMENSIONS.values()) == ROLLUP_DIMENSION_COLUMNS
 @dataclass(frozen=True, slots=True)
 class Cube:
     name: str
-    dimensions: frozenset[str]  # public names
+    columns: tuple[str, ...]  # its dimension columns, in key order
+
+    @property
+    def dimensions(self) -> frozenset[str]:
+        """Its dimensions' public names."""
+        return frozenset(_PUBLIC[c] for c in self.columns)
+
+    @property
+    def table(self) -> Table:
+        return rollup_tables[self.name]
 
     def covers(self, needed: Iterable[str]) -> bool:
         return self.dimensions.issuperset(needed)
 
 
+_PUBLIC: Mapping[str, str] = MappingProxyType({column: public for public, column in DIMENSIONS.items()})
 # Smallest first: a query uses the first cube that covers it.
-CUBES: tuple[Cube, ...] = (
-    Cube("model", frozenset({"provider", "model"})),
-    Cube("tags", frozenset({"feature", "route", "function"})),
-    Cube("key", frozenset({"key", "provider", "model"})),
-    Cube("full", frozenset(DIMENSIONS)),
-)
+CUBES: tuple[Cube, ...] = tuple(Cube(name, columns) for name, columns in ROLLUP_CUBES.items())
 
 
 def cube_for(needed: Iterable[str]) -> Cube:
@@ -126,7 +132,7 @@ def _measures(record: UsageRecord) -> list[int]:
     return values + histogram
 
 
-RowKey = tuple[str, str, int, tuple[str, ...]]  # workspace, cube, hour, dimension values
+RowKey = tuple[str, str, int, tuple[str, ...]]  # cube, workspace, hour, the cube's dimension values
 
 
 def aggregate(records: Iterable[UsageRecord]) -> dict[RowKey, list[int]]:
@@ -135,10 +141,9 @@ def aggregate(records: Iterable[UsageRecord]) -> dict[RowKey, list[int]]:
     for record in records:
         measures = _measures(record)
         hour = hour_of(record)
-        values = {public: dimension_value(getattr(record, column)) for public, column in DIMENSIONS.items()}
+        values = {column: dimension_value(getattr(record, column)) for column in ROLLUP_DIMENSION_COLUMNS}
         for cube in CUBES:
-            dims = tuple(values[p] if p in cube.dimensions else "" for p in DIMENSIONS)
-            key = (record.workspace_id, cube.name, hour, dims)
+            key = (cube.name, record.workspace_id, hour, tuple(values[c] for c in cube.columns))
             total = rows.get(key)
             if total is None:
                 rows[key] = list(measures)
@@ -148,10 +153,10 @@ def aggregate(records: Iterable[UsageRecord]) -> dict[RowKey, list[int]]:
     return rows
 
 
-def _upsert(dialect: str) -> Insert:
+def _upsert(dialect: str, cube: Cube) -> Insert:
     """``INSERT … ON CONFLICT (row key) DO UPDATE`` adding the new measures to the stored ones."""
-    t = usage_rollups
-    conflict = ["workspace_id", "cube", "hour", *ROLLUP_DIMENSION_COLUMNS]
+    t = cube.table
+    conflict = ["workspace_id", "hour", *cube.columns]
     if dialect == "sqlite":
         lite = sqlite.insert(t)
         return lite.on_conflict_do_update(
@@ -165,19 +170,24 @@ def _upsert(dialect: str) -> Insert:
     )
 
 
-def rollup_rows(records: Iterable[UsageRecord]) -> list[dict[str, Any]]:
-    """The upsert parameters for ``records``, in the one order every writer uses."""
-    out: list[dict[str, Any]] = []
-    for (workspace, cube, hour, dims), measures in sorted(aggregate(records).items()):
-        row: dict[str, Any] = {"workspace_id": workspace, "cube": cube, "hour": hour}
-        row.update(zip(ROLLUP_DIMENSION_COLUMNS, dims, strict=True))
+def rollup_rows(records: Iterable[UsageRecord]) -> dict[str, list[dict[str, Any]]]:
+    """The upsert parameters for ``records`` per cube, each in the one order every writer uses."""
+    out: dict[str, list[dict[str, Any]]] = {cube.name: [] for cube in CUBES}
+    columns = {cube.name: cube.columns for cube in CUBES}
+    for (cube, workspace, hour, dims), measures in sorted(aggregate(records).items()):
+        row: dict[str, Any] = {"workspace_id": workspace, "hour": hour}
+        row.update(zip(columns[cube], dims, strict=True))
         row.update(zip(ROLLUP_MEASURE_COLUMNS, measures, strict=True))
-        out.append(row)
+        out[cube].append(row)
     return out
 
 
 async def add_to_rollups(conn: AsyncConnection, records: Sequence[UsageRecord]) -> None:
     """Count ``records`` in every cube, inside the caller's transaction."""
-    rows = rollup_rows(records)
-    if rows:
-        await conn.execute(_upsert(conn.dialect.name), rows)
+    if not records:
+        return
+    per_cube = rollup_rows(records)
+    for cube in CUBES:
+        rows = per_cube[cube.name]
+        if rows:
+            await conn.execute(_upsert(conn.dialect.name, cube), rows)

@@ -15,7 +15,9 @@ with ``metadata``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import (
@@ -203,10 +205,12 @@ usage_records = Table(
 )
 
 # Hourly aggregates of usage_records, maintained by the usage writer in the same transaction as
-# the rows they count (see ``tollgate.store.rollups``). One row per (cube, hour, dimension values):
-# a cube keeps only some dimensions and leaves the others ''. ``hour`` is whole hours since the
-# Unix epoch, UTC. Dimension columns are never NULL ('' stands for "none") so that the unique key
-# can be an upsert target on both backends.
+# the rows they count (see ``tollgate.store.rollups``). One table per *cube*: a cube keeps some of
+# the dimensions, one row per (workspace, hour, its dimension values), so a question that needs
+# only provider and model reads a table of a few rows per hour however many calls there were.
+# ``hour`` is whole hours since the Unix epoch, UTC. Dimension columns are never NULL ('' stands
+# for "none") so that the primary key can be an upsert target on both backends. On SQLite the
+# tables are WITHOUT ROWID: rows are stored in key order, so an hour range is one sequential read.
 ROLLUP_DIMENSION_COLUMNS = (
     "key_id",
     "provider",
@@ -216,6 +220,15 @@ ROLLUP_DIMENSION_COLUMNS = (
     "function_name",
     "customer_id",
     "status",
+)
+# cube name -> its dimension columns, smallest cube first.
+ROLLUP_CUBES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "model": ("provider", "model"),
+        "tags": ("feature", "route_name", "function_name"),
+        "key": ("key_id", "provider", "model"),
+        "full": ROLLUP_DIMENSION_COLUMNS,
+    }
 )
 LATENCY_BUCKETS = 16
 ROLLUP_MEASURE_COLUMNS = (
@@ -235,13 +248,19 @@ ROLLUP_MEASURE_COLUMNS = (
     *(f"latency_{i}" for i in range(LATENCY_BUCKETS)),
 )
 
-usage_rollups = Table(
-    "usage_rollups",
-    metadata,
-    Column("workspace_id", String(ID_LENGTH), nullable=False),
-    Column("cube", String(16), nullable=False),
-    Column("hour", BigInteger, nullable=False),
-    *(Column(name, Text, nullable=False) for name in ROLLUP_DIMENSION_COLUMNS),
-    *(Column(name, BigInteger, nullable=False) for name in ROLLUP_MEASURE_COLUMNS),
-    UniqueConstraint("workspace_id", "cube", "hour", *ROLLUP_DIMENSION_COLUMNS, name="uq_usage_rollups_key"),
+
+def _rollup_table(cube: str, dimensions: tuple[str, ...]) -> Table:
+    return Table(
+        f"usage_rollups_{cube}",
+        metadata,
+        Column("workspace_id", String(ID_LENGTH), primary_key=True),
+        Column("hour", BigInteger, primary_key=True, autoincrement=False),
+        *(Column(name, Text, primary_key=True) for name in dimensions),
+        *(Column(name, BigInteger, nullable=False) for name in ROLLUP_MEASURE_COLUMNS),
+        sqlite_with_rowid=False,
+    )
+
+
+rollup_tables: Mapping[str, Table] = MappingProxyType(
+    {cube: _rollup_table(cube, dimensions) for cube, dimensions in ROLLUP_CUBES.items()}
 )

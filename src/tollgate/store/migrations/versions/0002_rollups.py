@@ -4,9 +4,10 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-03
 
-Creates ``usage_rollups`` and fills it from the usage rows already stored, in SQL, the way
-``tollgate.store.rollups`` counts new ones: each cube keeps its own dimensions (the
-``full`` cube every one); '' stands for a missing value; latency goes into a fixed histogram.
+Creates one ``usage_rollups_<cube>`` table per cube and fills each from the usage rows already
+stored, in SQL, the way ``tollgate.store.rollups`` counts new ones: a cube keeps its own
+dimensions (``full`` every one); '' stands for a missing value; latency goes into a fixed
+histogram. On SQLite the tables are WITHOUT ROWID (stored in key order).
 Everything is spelled out here (not imported) so later code changes cannot rewrite history.
 """
 
@@ -63,17 +64,18 @@ _MEASURES = (
 
 def upgrade() -> None:
     op.add_column("usage_records", sa.Column("reported_cost_nanos", sa.BigInteger(), nullable=True))
-    op.create_table(
-        "usage_rollups",
-        sa.Column("workspace_id", sa.String(64), nullable=False),
-        sa.Column("cube", sa.String(16), nullable=False),
-        sa.Column("hour", sa.BigInteger(), nullable=False),
-        *(sa.Column(name, sa.Text(), nullable=False) for name in _DIMENSIONS),
-        *(sa.Column(name, sa.BigInteger(), nullable=False) for name in _MEASURES),
-        sa.UniqueConstraint("workspace_id", "cube", "hour", *_DIMENSIONS, name="uq_usage_rollups_key"),
-    )
     for cube, dimensions in _CUBES:
-        op.execute(_backfill(cube, dimensions))
+        table = f"usage_rollups_{cube}"
+        op.create_table(
+            table,
+            sa.Column("workspace_id", sa.String(64), nullable=False),
+            sa.Column("hour", sa.BigInteger(), nullable=False, autoincrement=False),
+            *(sa.Column(name, sa.Text(), nullable=False) for name in dimensions),
+            *(sa.Column(name, sa.BigInteger(), nullable=False) for name in _MEASURES),
+            sa.PrimaryKeyConstraint("workspace_id", "hour", *dimensions, name=f"pk_{table}"),
+            sqlite_with_rowid=False,
+        )
+        op.execute(_backfill(table, dimensions))
 
 
 def _hour(dialect: str) -> str:
@@ -89,10 +91,9 @@ def _latency_bucket(index: int) -> str:
     return f"SUM(CASE WHEN {' AND '.join(conditions)} THEN 1 ELSE 0 END)"
 
 
-def _backfill(cube: str, dimensions: Sequence[str]) -> Any:
-    dialect = op.get_bind().dialect.name
-    hour = _hour(dialect)
-    kept = [f"substr(COALESCE({d}, ''), 1, 200)" if d in dimensions else "''" for d in _DIMENSIONS]
+def _backfill(table: str, dimensions: Sequence[str]) -> Any:
+    hour = _hour(op.get_bind().dialect.name)
+    kept = [f"substr(COALESCE({d}, ''), 1, 200)" for d in dimensions]
     measures = [
         "COUNT(*)",
         "SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END)",
@@ -103,15 +104,13 @@ def _backfill(cube: str, dimensions: Sequence[str]) -> Any:
         "SUM(latency_ms)",
         *(_latency_bucket(i) for i in range(len(_LATENCY_BOUNDS_MS) + 1)),
     ]
-    grouped = [k for k, d in zip(kept, _DIMENSIONS, strict=True) if d in dimensions]
-    group = ", ".join(["workspace_id", hour, *grouped])
-    columns = ", ".join(["workspace_id", "cube", "hour", *_DIMENSIONS, *_MEASURES])
-    select = ", ".join(["workspace_id", f"'{cube}'", hour, *kept, *measures])
-    return sa.text(
-        f"INSERT INTO usage_rollups ({columns}) SELECT {select} FROM usage_records GROUP BY {group}"
-    )
+    group = ", ".join(["workspace_id", hour, *kept])
+    columns = ", ".join(["workspace_id", "hour", *dimensions, *_MEASURES])
+    select = ", ".join(["workspace_id", hour, *kept, *measures])
+    return sa.text(f"INSERT INTO {table} ({columns}) SELECT {select} FROM usage_records GROUP BY {group}")
 
 
 def downgrade() -> None:
-    op.drop_table("usage_rollups")
+    for cube, _ in reversed(_CUBES):
+        op.drop_table(f"usage_rollups_{cube}")
     op.drop_column("usage_records", "reported_cost_nanos")
