@@ -49,7 +49,7 @@ from tollgate.pricing.usage import NormalizedUsage
 from tollgate.store.migrations import migrate
 from tollgate.store.records import GatewayKey, UsageRecord, Workspace
 from tollgate.store.repos import Store, open_store
-from tollgate.store.schema import usage_rollups
+from tollgate.store.schema import rollup_tables
 
 BLOCK = 1000  # records generated from one random stream; a batch is a whole number of blocks
 RATE_PROBE_TOKENS = 100_000  # below every long-context price tier
@@ -416,11 +416,10 @@ async def fill(store: Store, params: Params, batch: int, log: TextIO) -> tuple[i
 
 async def counts(store: Store, workspace_id: str) -> list[tuple[str, int]]:
     rows = [("usage_records", await store.usage.count(workspace_id))]
-    t = usage_rollups
-    query = select(t.c.cube, func.count()).where(t.c.workspace_id == workspace_id).group_by(t.c.cube)
     async with store.engine.connect() as conn:
-        cubes = sorted((await conn.execute(query)).all())
-    rows += [(f"usage_rollups cube={cube}", int(n)) for cube, n in cubes]
+        for table in rollup_tables.values():
+            query = select(func.count()).select_from(table).where(table.c.workspace_id == workspace_id)
+            rows.append((table.name, int((await conn.execute(query)).scalar_one())))
     return rows
 
 
@@ -432,7 +431,7 @@ async def sizes(store: Store, url: str) -> list[tuple[str, str]]:
     async with store.engine.connect() as conn:
         total = (await conn.execute(text("SELECT pg_database_size(current_database())"))).scalar_one()
         tables = []
-        for name in ("usage_records", "usage_rollups"):
+        for name in ("usage_records", *(table.name for table in rollup_tables.values())):
             query = text("SELECT pg_total_relation_size(CAST(:name AS regclass))")
             size = (await conn.execute(query, {"name": name})).scalar_one()
             tables.append((f"{name} (with indexes)", _gb(int(size))))

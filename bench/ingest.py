@@ -90,6 +90,8 @@ def cpu_seconds(pid: int) -> float:
 async def stored(session: aiohttp.ClientSession) -> int:
     async with session.get("/v1/usage") as answer:
         body = await answer.json()
+    if answer.status != 200:
+        raise RuntimeError(f"/v1/usage answered {answer.status}: {body}")
     return int(body["totals"]["requests"])
 
 
