@@ -172,13 +172,10 @@ def _upsert(dialect: str, cube: Cube) -> Insert:
 
 def rollup_rows(records: Iterable[UsageRecord]) -> dict[str, list[dict[str, Any]]]:
     """The upsert parameters for ``records`` per cube, each in the one order every writer uses."""
+    names = {c.name: ("workspace_id", "hour", *c.columns, *ROLLUP_MEASURE_COLUMNS) for c in CUBES}
     out: dict[str, list[dict[str, Any]]] = {cube.name: [] for cube in CUBES}
-    columns = {cube.name: cube.columns for cube in CUBES}
     for (cube, workspace, hour, dims), measures in sorted(aggregate(records).items()):
-        row: dict[str, Any] = {"workspace_id": workspace, "hour": hour}
-        row.update(zip(columns[cube], dims, strict=True))
-        row.update(zip(ROLLUP_MEASURE_COLUMNS, measures, strict=True))
-        out[cube].append(row)
+        out[cube].append(dict(zip(names[cube], (workspace, hour, *dims, *measures), strict=True)))
     return out
 
 
