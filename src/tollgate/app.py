@@ -8,6 +8,7 @@ included) finish, then the journal is flushed to the database before the process
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -203,7 +204,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             app.state.ctx = await _build(stack, settings, clock, transport, ingest_quota)
+            # Everything built so far lives as long as the process: keep it out of the collector's
+            # full passes, which otherwise take ~100 ms each once the app is loaded (a p95 spike).
+            # Unfrozen on shutdown, so an app built and stopped in a longer-lived process (tests)
+            # leaves nothing behind.
+            gc.freeze()
             yield
+            gc.unfreeze()
             log.info("shutting down: flushing the usage journal")
 
     app = FastAPI(
