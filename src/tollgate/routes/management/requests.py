@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -13,10 +12,10 @@ from tollgate.routes.management.auth import Principal, principal, workspace_for
 from tollgate.routes.management.schemas import Page
 from tollgate.routes.present import record_json
 from tollgate.routes.wiring import context_of
+from tollgate.services.analytics.periods import parse_date_or_time
 
 router = APIRouter(prefix="/v1/requests", tags=["requests"])
 Who = Annotated[Principal, Depends(principal)]
-_SPACED_OFFSET = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
 
 
 def parse_instant(value: str | None, name: str, *, end: bool = False) -> datetime | None:
@@ -27,17 +26,14 @@ def parse_instant(value: str | None, name: str, *, end: bool = False) -> datetim
     """
     if value is None or value == "":
         return None
-    # An unescaped "+" in a query string arrives as a space: "...T10:00:00 02:00".
-    value = _SPACED_OFFSET.sub(r"\1+\2", value.strip())
+    parsed = parse_date_or_time(value, name)
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return moment + timedelta(days=1) if end else moment
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    except (ValueError, OverflowError) as exc:  # OverflowError: beyond year 1..9999 in UTC
-        raise BadRequest(f"{name} must be an ISO 8601 date or date-time", code="invalid_date") from exc
+        if isinstance(parsed, datetime):
+            return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        moment = datetime(parsed.year, parsed.month, parsed.day, tzinfo=UTC)
+        return moment + timedelta(days=1) if end else moment
+    except OverflowError as exc:  # beyond year 1..9999 in UTC
+        raise BadRequest(f"{name} is out of range", code="invalid_date") from exc
 
 
 def record_filters(

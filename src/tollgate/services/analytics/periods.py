@@ -88,7 +88,9 @@ class Window:
         return Window(self.zone, self.start_hour - self.hours, self.start_hour)
 
 
-def _parse(value: str, name: str) -> date | datetime:
+def parse_date_or_time(value: str, name: str) -> date | datetime:
+    """A query value as a date (``YYYY-MM-DD``) or an ISO 8601 date-time (naive if it names no
+    offset), or ``BadRequest(invalid_date)`` naming the parameter."""
     # An unescaped "+" in a query string arrives as a space: "...T10:00:00 02:00".
     text = _SPACED_OFFSET.sub(r"\1+\2", value.strip())
     try:
@@ -127,9 +129,11 @@ def window(
     Missing ``to``: through the current hour. Missing ``from``: ``default_days`` local days up to
     and including ``to``'s day.
     """
-    end_hour = _hour_of_bound(_parse(end, names[1]), zone, end=True) if end else hour_floor(now) + 1
+    end_hour = (
+        _hour_of_bound(parse_date_or_time(end, names[1]), zone, end=True) if end else hour_floor(now) + 1
+    )
     if start:
-        start_hour = _hour_of_bound(_parse(start, names[0]), zone, end=False)
+        start_hour = _hour_of_bound(parse_date_or_time(start, names[0]), zone, end=False)
     else:
         last_day = hour_start(end_hour - 1, zone).date()
         start_hour = _hour_of_bound(last_day - timedelta(days=default_days - 1), zone, end=False)
