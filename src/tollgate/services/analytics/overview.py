@@ -6,7 +6,7 @@ one connection."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from tollgate.core.clock import Clock
 from tollgate.services.analytics.periods import (
@@ -17,6 +17,7 @@ from tollgate.services.analytics.periods import (
     hour_floor,
     hour_of_day,
     local_midnight,
+    next_month,
 )
 from tollgate.store.repos import Store
 from tollgate.store.rollup_queries import Measures, Ranges, RollupQuery, RollupRow
@@ -54,8 +55,7 @@ class Dashboard:
 def _month_bounds(now: datetime, window: Window) -> tuple[datetime, datetime]:
     today = now.astimezone(window.zone).date()
     first = today.replace(day=1)
-    following = (first + timedelta(days=32)).replace(day=1)
-    return local_midnight(first, window.zone), local_midnight(following, window.zone)
+    return local_midnight(first, window.zone), local_midnight(next_month(first), window.zone)
 
 
 def project(spend_nanos: int, elapsed_seconds: float, month_seconds: float) -> int:

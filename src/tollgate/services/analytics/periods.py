@@ -179,16 +179,19 @@ def offsets(zone: ZoneInfo, start_hour: int, end_hour: int) -> tuple[tuple[int, 
     return tuple(pieces)
 
 
+def next_month(day: date) -> date:
+    """The first day of the month after ``day``'s."""
+    year, month = divmod(day.month, 12)
+    return date(day.year + year, month + 1, 1)
+
+
 def _month_starts(window: Window) -> list[date]:
     first = hour_start(window.start_hour, window.zone).date().replace(day=1)
     last = hour_start(window.end_hour - 1, window.zone).date()
     months = [first]
-    while True:
-        year, month = divmod(months[-1].month, 12)
-        following = date(months[-1].year + year, month + 1, 1)
-        months.append(following)
-        if following > last:
-            return months
+    while months[-1] <= last:
+        months.append(next_month(months[-1]))
+    return months
 
 
 def bucketing(interval: Interval, window: Window) -> Bucketing:
