@@ -3,7 +3,7 @@ serve. Everything is read from the hourly rollups; no raw row is touched."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -105,7 +105,3 @@ class UsageAnalytics:
             if row.measures.requests
         ]
         return UsageReport(query, out, Measures.total(row.measures for row in out))
-
-
-def sorted_by_cost(rows: Sequence[UsageRow]) -> list[UsageRow]:
-    return sorted(rows, key=lambda r: (-r.measures.cost_nanos, -r.measures.requests))
