@@ -19,7 +19,7 @@ from tollgate.core.errors import TollgateError
 from tollgate.store.migrations import alembic_config, migrate
 from tollgate.store.records import UsageRecord, Workspace
 from tollgate.store.repos import Store, open_store
-from tollgate.store.rollup_queries import Measures, Ranges, RollupQuery, Uniform
+from tollgate.store.rollup_queries import Bucketing, Measures, Ranges, RollupQuery, Uniform
 from tollgate.store.rollups import DIMENSIONS, LATENCY_BOUNDS_MS, cube_for, hour_of, latency_bucket
 from tollgate.store.schema import usage_records, workspaces
 from tollgate.store.usage import _values
@@ -152,6 +152,67 @@ async def test_ranges_and_hour_of_day(store: Store, ws: Workspace, make: Make) -
     assert {r.bucket: r.measures.requests for r in rows} == {
         h: n for h in range(24) if (n := sum(r.created_at.hour == h for r in records))
     }
+
+
+def _spread_records(make: Make, workspace_id: str, count: int, days: int) -> list[UsageRecord]:
+    """``_random_records`` spread over ``days`` days from ``T0``."""
+    rng = random.Random(11)
+    spread = _random_records(make, workspace_id, count)
+    return [replace(r, created_at=T0 + timedelta(seconds=rng.randrange(days * 86_400))) for r in spread]
+
+
+LONG_BUCKETINGS: tuple[Bucketing | None, ...] = (
+    None,
+    Uniform(width_minutes=1440),
+    Uniform(width_minutes=1440, offsets=((0, -300), (H0 + 100, -240))),  # days in New York, DST ends
+    Uniform(width_minutes=1440, offsets=((0, 540),)),  # days in Tokyo
+    Uniform(width_minutes=7 * 1440, offsets=((0, 60),), shift_minutes=3 * 1440),  # weeks in Paris
+    Ranges((H0 - 7, H0 + 100, H0 + 101, H0 + 250)),  # uneven spans, not at midnight
+)
+
+
+@pytest.mark.parametrize("bucketing", LONG_BUCKETINGS)
+async def test_long_buckets_read_days_and_hours_exactly(
+    store: Store, ws: Workspace, make: Make, bucketing: Bucketing | None
+) -> None:
+    """Series of days, weeks and spans in several zones, over a range that starts and ends
+    inside UTC days: the sums over the daily and hourly tables equal the raw rows'."""
+    records = _spread_records(make, ws.id, 400, days=12)
+    await store.usage.insert_many(records)
+    start, end = H0 - 7, H0 + 12 * 24 - 5
+    for group_by, filters in (((), {}), (("model",), {"provider": ("openai",)}), (("feature",), {})):
+        rows = await store.rollups.query(
+            _query(ws.id, start, end, group_by=group_by, filters=filters, bucketing=bucketing)
+        )
+        got = {(r.bucket, *r.dims.values()): r.measures for r in rows}
+        chosen = [
+            r
+            for r in records
+            if start <= hour_of(r) < end and all(getattr(r, DIMENSIONS[d]) in v for d, v in filters.items())
+        ]
+        groups: dict[tuple[object, ...], list[UsageRecord]] = {}
+        for r in chosen:
+            bucket = None if bucketing is None else bucketing.key(hour_of(r))
+            groups.setdefault((bucket, *(getattr(r, DIMENSIONS[d]) or None for d in group_by)), []).append(r)
+        assert got == {key: _expected(group) for key, group in groups.items()}
+
+
+async def test_a_utc_day_series_reads_the_daily_table(store: Store, ws: Workspace, make: Make) -> None:
+    """Guards the fast path: with the hourly rows of whole days gone, a day series in UTC still
+    has them (it read the daily rows) while an hourly series does not."""
+    records = _spread_records(make, ws.id, 200, days=5)
+    await store.usage.insert_many(records)
+    start, end = (H0 // 24 + 1) * 24, (H0 // 24 + 5) * 24  # T0 is noon: four whole UTC days follow
+    hourly = cube_for(["model"]).table
+    async with store.engine.begin() as conn:
+        await conn.execute(hourly.delete().where(hourly.c.hour >= start, hourly.c.hour < end))
+    by_day = await store.rollups.query(RollupQuery(ws.id, start, end, bucketing=Uniform(width_minutes=1440)))
+    assert len(by_day) == 4
+    assert sum(r.measures.requests for r in by_day) == sum(start <= hour_of(r) < end for r in records)
+    by_hour = await store.rollups.query(
+        RollupQuery(ws.id, start, end, group_by=("model",), bucketing=Uniform(width_minutes=60))
+    )
+    assert by_hour == []
 
 
 async def test_top_n_by_cost(store: Store, ws: Workspace, make: Make) -> None:

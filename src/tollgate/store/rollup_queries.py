@@ -24,9 +24,23 @@ from itertools import pairwise
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Table,
+    and_,
+    case,
+    column,
+    func,
+    literal,
+    select,
+    union_all,
+    values,
+)
 
 from tollgate.store._base import Repository
+from tollgate.store.rollup_plan import Piece, plan
 from tollgate.store.rollups import DIMENSIONS, LATENCY_BOUNDS_MS, cube_for, dimension_value
 from tollgate.store.schema import LATENCY_BUCKETS, ROLLUP_MEASURE_COLUMNS
 
@@ -91,6 +105,7 @@ class Measures:
         return float(LATENCY_BOUNDS_MS[-1])
 
 
+MINUTES_PER_DAY = 1440
 _SCALARS = tuple(f for f in fields(Measures) if f.name != "latency_histogram")
 _SCALAR_COLUMNS = tuple(f.name for f in _SCALARS)
 _NO_HISTOGRAM = (0,) * LATENCY_BUCKETS
@@ -99,12 +114,21 @@ assert (*_SCALAR_COLUMNS, *_HISTOGRAM_COLUMNS) == ROLLUP_MEASURE_COLUMNS
 
 
 class Bucketing(Protocol):
+    @property
+    def fine(self) -> bool:
+        """Whether buckets are shorter than a day (then the daily tables cannot help)."""
+        ...
+
     def sql(self, hour: ColumnElement[Any]) -> ColumnElement[Any]:
         """The bucket key of an hour, as a SQL integer expression."""
         ...
 
     def key(self, hour: int) -> int:
         """The same key computed in Python."""
+        ...
+
+    def keys(self, start_hour: int, end_hour: int) -> list[int]:
+        """``key(hour)`` for every hour of ``[start_hour, end_hour)``."""
         ...
 
 
@@ -116,6 +140,10 @@ class Uniform:
     offsets: tuple[tuple[int, int], ...] = ((0, 0),)  # (from this hour on, UTC offset in minutes)
     shift_minutes: int = 0
     modulo: int | None = None
+
+    @property
+    def fine(self) -> bool:
+        return self.width_minutes < MINUTES_PER_DAY or self.modulo is not None
 
     def _offset_sql(self, hour: ColumnElement[Any]) -> ColumnElement[Any]:
         if len(self.offsets) == 1:
@@ -139,12 +167,27 @@ class Uniform:
         key = (hour * 60 + self.offset(hour) + self.shift_minutes) // self.width_minutes
         return key % self.modulo if self.modulo else key
 
+    def keys(self, start_hour: int, end_hour: int) -> list[int]:
+        out: list[int] = []
+        low = start_hour
+        stops = [start for start, _ in self.offsets[1:]]
+        for (_, minutes), stop in zip(self.offsets, [*stops, end_hour], strict=True):
+            high = max(low, min(stop, end_hour))
+            shift = minutes + self.shift_minutes
+            out += [(hour * 60 + shift) // self.width_minutes for hour in range(low, high)]
+            low = high
+        return [key % self.modulo for key in out] if self.modulo else out
+
 
 @dataclass(frozen=True, slots=True)
 class Ranges:
     """Bucket ``i`` is ``[bounds[i], bounds[i + 1])`` in hours; hours outside get -1."""
 
     bounds: tuple[int, ...]
+
+    @property
+    def fine(self) -> bool:
+        return False
 
     def sql(self, hour: ColumnElement[Any]) -> ColumnElement[Any]:
         whens = [
@@ -157,6 +200,13 @@ class Ranges:
             if low <= hour < high:
                 return index
         return -1
+
+    def keys(self, start_hour: int, end_hour: int) -> list[int]:
+        out: list[int] = []
+        edges = [start_hour, *(b for b in self.bounds if start_hour < b < end_hour), end_hour]
+        for low, high in pairwise(edges):
+            out += [self.key(low)] * (high - low)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,19 +245,23 @@ def _statement(query: RollupQuery) -> Any:
     unknown = (set(query.group_by) | set(query.filters)) - set(DIMENSIONS)
     if unknown:
         raise ValueError(f"unknown dimensions {sorted(unknown)}")
-    t = cube_for([*query.group_by, *query.filters]).table
-    keys: list[ColumnElement[Any]] = [t.c[DIMENSIONS[d]].label(d) for d in query.group_by]
-    if query.bucketing is not None:
-        keys.insert(0, query.bucketing.sql(t.c.hour).label("bucket"))
-    columns = (*_SCALAR_COLUMNS, *_HISTOGRAM_COLUMNS) if query.histogram else _SCALAR_COLUMNS
-    sums = [func.sum(t.c[c]).label(c) for c in columns]
-    stmt = select(*keys, *sums).where(
-        t.c.workspace_id == query.workspace_id,
-        t.c.hour >= query.start_hour,
-        t.c.hour < query.end_hour,
-    )
-    for dimension, values in query.filters.items():
-        stmt = stmt.where(t.c[DIMENSIONS[dimension]].in_([dimension_value(v) for v in values]))
+    cube = cube_for([*query.group_by, *query.filters])
+    if cube.daily is not None and (query.bucketing is None or not query.bucketing.fine):
+        return _planned_statement(query, cube.table, cube.daily)
+    return _hourly_statement(query, cube.table)
+
+
+def _measure_columns(query: RollupQuery) -> tuple[str, ...]:
+    return (*_SCALAR_COLUMNS, *_HISTOGRAM_COLUMNS) if query.histogram else _SCALAR_COLUMNS
+
+
+def _filtered(stmt: Select[Any], query: RollupQuery, t: Table) -> Select[Any]:
+    for dimension, allowed in query.filters.items():
+        stmt = stmt.where(t.c[DIMENSIONS[dimension]].in_([dimension_value(v) for v in allowed]))
+    return stmt
+
+
+def _grouped(stmt: Select[Any], query: RollupQuery, keys: list[ColumnElement[Any]], t: Any) -> Select[Any]:
     if keys:
         stmt = stmt.group_by(*keys)
     if query.order_by is not None:
@@ -219,6 +273,67 @@ def _statement(query: RollupQuery) -> Any:
     if query.limit is not None:
         stmt = stmt.limit(query.limit)
     return stmt
+
+
+def _hourly_statement(query: RollupQuery, t: Table) -> Select[Any]:
+    """Sums over the hourly rows of the range, bucketed by a SQL expression of the hour."""
+    keys: list[ColumnElement[Any]] = [t.c[DIMENSIONS[d]].label(d) for d in query.group_by]
+    if query.bucketing is not None:
+        keys.insert(0, query.bucketing.sql(t.c.hour).label("bucket"))
+    sums = [func.sum(t.c[c]).label(c) for c in _measure_columns(query)]
+    stmt = select(*keys, *sums).where(
+        t.c.workspace_id == query.workspace_id,
+        t.c.hour >= query.start_hour,
+        t.c.hour < query.end_hour,
+    )
+    return _grouped(_filtered(stmt, query, t), query, keys, t)
+
+
+def _planned_statement(query: RollupQuery, hourly: Table, daily: Table) -> Select[Any]:
+    """Signed sums over daily and hourly rows (see ``tollgate.store.rollup_plan``): each part
+    reads the rows of its pieces, an index range per piece, and the outer query adds them up."""
+    if query.bucketing is None:
+        keys = [0] * (query.end_hour - query.start_hour)
+    else:
+        keys = query.bucketing.keys(query.start_hour, query.end_hour)
+    planned = plan(query.start_hour, query.end_hour, keys)
+    parts = [
+        _part(query, table, unit, pieces, name)
+        for table, unit, pieces, name in (
+            (daily, "day", planned.days, "day_pieces"),
+            (hourly, "hour", planned.hours, "hour_pieces"),
+        )
+        if pieces
+    ]
+    if not parts:  # an empty range
+        parts = [_part(query, hourly, "hour", (Piece(0, 0, 0, 1),), "hour_pieces")]
+    rows = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("signed")
+    keys_out: list[ColumnElement[Any]] = [rows.c[d] for d in query.group_by]
+    if query.bucketing is not None:
+        keys_out.insert(0, rows.c.bucket)
+    sums = [func.sum(rows.c[c]).label(c) for c in _measure_columns(query)]
+    stmt = select(*keys_out, *sums)
+    if keys_out:  # a group whose rows cancel out had no calls (an ungrouped sum is one row)
+        stmt = stmt.having(func.sum(rows.c.requests) != 0)
+    return _grouped(stmt, query, keys_out, rows)
+
+
+def _part(query: RollupQuery, t: Table, unit: str, pieces: Sequence[Piece], name: str) -> Select[Any]:
+    """The rows of ``t`` in ``pieces``, each with its piece's bucket and its measures times the
+    piece's sign. The pieces are literal integers of our own making, not parameters."""
+    bounds = (column(field, Integer) for field in ("lo", "hi", "bucket", "sign"))
+    spans = (
+        values(*bounds, literal_binds=True)
+        .data([(p.start, p.end, p.bucket, p.sign) for p in pieces])
+        .cte(name)
+    )
+    columns: list[ColumnElement[Any]] = [t.c[DIMENSIONS[d]].label(d) for d in query.group_by]
+    if query.bucketing is not None:
+        columns.insert(0, spans.c.bucket.label("bucket"))
+    columns += [(spans.c.sign * t.c[c]).label(c) for c in _measure_columns(query)]
+    joined = spans.join(t, and_(t.c[unit] >= spans.c.lo, t.c[unit] < spans.c.hi))
+    stmt = select(*columns).select_from(joined).where(t.c.workspace_id == query.workspace_id)
+    return _filtered(stmt, query, t)
 
 
 def _row(query: RollupQuery, mapping: Mapping[Any, Any]) -> RollupRow:

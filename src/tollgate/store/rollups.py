@@ -1,9 +1,10 @@
 """Hourly rollups: what analytics read instead of raw usage rows.
 
 A *cube* is a set of dimensions with a table of its own. Every usage record is counted once in
-every cube, in the row for its hour and its values of that cube's dimensions. Analytics read the
-smallest cube that holds every dimension a query groups or filters by, so the common questions
-(cost by model and day) scan a few rows per hour however many calls there were.
+every cube, in the row for its hour and its values of that cube's dimensions; the small cubes
+count it a second time in a daily table, in the row for its UTC day. Analytics read the smallest
+cube that holds every dimension a query groups or filters by, so the common questions (cost by
+model and day) scan a few rows per day however many calls there were.
 
 Invariants:
 
@@ -34,10 +35,12 @@ from tollgate.store.schema import (
     ROLLUP_CUBES,
     ROLLUP_DIMENSION_COLUMNS,
     ROLLUP_MEASURE_COLUMNS,
+    daily_rollup_tables,
     rollup_tables,
 )
 
 SECONDS_PER_HOUR: Final = 3600
+HOURS_PER_DAY: Final = 24
 # Public dimension name -> usage_records (and rollup) column.
 DIMENSIONS: Mapping[str, str] = MappingProxyType(
     {
@@ -77,7 +80,17 @@ class Cube:
 
     @property
     def table(self) -> Table:
+        """Its hourly table."""
         return rollup_tables[self.name]
+
+    @property
+    def daily(self) -> Table | None:
+        """Its daily table, if it has one."""
+        return daily_rollup_tables.get(self.name)
+
+    @property
+    def tables(self) -> tuple[Table, ...]:
+        return (self.table,) if self.daily is None else (self.table, self.daily)
 
     def covers(self, needed: Iterable[str]) -> bool:
         return self.dimensions.issuperset(needed)
@@ -132,31 +145,37 @@ def _measures(record: UsageRecord) -> list[int]:
     return values + histogram
 
 
-RowKey = tuple[str, str, int, tuple[str, ...]]  # cube, workspace, hour, the cube's dimension values
+# table, workspace, hour or day, the cube's dimension values
+RowKey = tuple[str, str, int, tuple[str, ...]]
 
 
 def aggregate(records: Iterable[UsageRecord]) -> dict[RowKey, list[int]]:
-    """The rollup increments for ``records``: one summed measure vector per cube row."""
+    """The rollup increments for ``records``: one summed measure vector per rollup table row."""
     rows: dict[RowKey, list[int]] = {}
     for record in records:
         measures = _measures(record)
         hour = hour_of(record)
         values = {column: dimension_value(getattr(record, column)) for column in ROLLUP_DIMENSION_COLUMNS}
         for cube in CUBES:
-            key = (cube.name, record.workspace_id, hour, tuple(values[c] for c in cube.columns))
-            total = rows.get(key)
-            if total is None:
-                rows[key] = list(measures)
-            else:
-                for i, value in enumerate(measures):
-                    total[i] += value
+            dims = tuple(values[c] for c in cube.columns)
+            _add(rows, (cube.table.name, record.workspace_id, hour, dims), measures)
+            if cube.daily is not None:
+                _add(rows, (cube.daily.name, record.workspace_id, hour // HOURS_PER_DAY, dims), measures)
     return rows
 
 
-def _upsert(dialect: str, cube: Cube) -> Insert:
+def _add(rows: dict[RowKey, list[int]], key: RowKey, measures: list[int]) -> None:
+    total = rows.get(key)
+    if total is None:
+        rows[key] = list(measures)
+    else:
+        for i, value in enumerate(measures):
+            total[i] += value
+
+
+def _upsert(dialect: str, t: Table) -> Insert:
     """``INSERT … ON CONFLICT (row key) DO UPDATE`` adding the new measures to the stored ones."""
-    t = cube.table
-    conflict = ["workspace_id", "hour", *cube.columns]
+    conflict = [c.name for c in t.primary_key.columns]
     if dialect == "sqlite":
         lite = sqlite.insert(t)
         return lite.on_conflict_do_update(
@@ -170,21 +189,25 @@ def _upsert(dialect: str, cube: Cube) -> Insert:
     )
 
 
+# Every rollup table, in the order writers upsert them.
+TABLES: tuple[Table, ...] = tuple(table for cube in CUBES for table in cube.tables)
+
+
 def rollup_rows(records: Iterable[UsageRecord]) -> dict[str, list[dict[str, Any]]]:
-    """The upsert parameters for ``records`` per cube, each in the one order every writer uses."""
-    names = {c.name: ("workspace_id", "hour", *c.columns, *ROLLUP_MEASURE_COLUMNS) for c in CUBES}
-    out: dict[str, list[dict[str, Any]]] = {cube.name: [] for cube in CUBES}
-    for (cube, workspace, hour, dims), measures in sorted(aggregate(records).items()):
-        out[cube].append(dict(zip(names[cube], (workspace, hour, *dims, *measures), strict=True)))
+    """The upsert parameters for ``records`` per table, each in the one order every writer uses."""
+    names = {t.name: tuple(c.name for c in t.columns) for t in TABLES}
+    out: dict[str, list[dict[str, Any]]] = {t.name: [] for t in TABLES}
+    for (table, workspace, unit, dims), measures in sorted(aggregate(records).items()):
+        out[table].append(dict(zip(names[table], (workspace, unit, *dims, *measures), strict=True)))
     return out
 
 
 async def add_to_rollups(conn: AsyncConnection, records: Sequence[UsageRecord]) -> None:
-    """Count ``records`` in every cube, inside the caller's transaction."""
+    """Count ``records`` in every rollup table, inside the caller's transaction."""
     if not records:
         return
-    per_cube = rollup_rows(records)
-    for cube in CUBES:
-        rows = per_cube[cube.name]
+    per_table = rollup_rows(records)
+    for table in TABLES:
+        rows = per_table[table.name]
         if rows:
-            await conn.execute(_upsert(conn.dialect.name, cube), rows)
+            await conn.execute(_upsert(conn.dialect.name, table), rows)

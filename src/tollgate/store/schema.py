@@ -211,6 +211,8 @@ usage_records = Table(
 # ``hour`` is whole hours since the Unix epoch, UTC. Dimension columns are never NULL ('' stands
 # for "none") so that the primary key can be an upsert target on both backends. On SQLite the
 # tables are WITHOUT ROWID: rows are stored in key order, so an hour range is one sequential read.
+# The small cubes also have a daily table (``usage_rollups_<cube>_daily``, ``day`` = whole UTC days
+# since the epoch), kept the same way: a long series reads one row per day where it can.
 ROLLUP_DIMENSION_COLUMNS = (
     "key_id",
     "provider",
@@ -249,12 +251,16 @@ ROLLUP_MEASURE_COLUMNS = (
 )
 
 
-def _rollup_table(cube: str, dimensions: tuple[str, ...]) -> Table:
+# The cubes that also have a daily table.
+ROLLUP_DAILY_CUBES = ("model", "tags")
+
+
+def _rollup_table(name: str, unit: str, dimensions: tuple[str, ...]) -> Table:
     return Table(
-        f"usage_rollups_{cube}",
+        name,
         metadata,
         Column("workspace_id", String(ID_LENGTH), primary_key=True),
-        Column("hour", BigInteger, primary_key=True, autoincrement=False),
+        Column(unit, BigInteger, primary_key=True, autoincrement=False),
         *(Column(name, Text, primary_key=True) for name in dimensions),
         *(Column(name, BigInteger, nullable=False) for name in ROLLUP_MEASURE_COLUMNS),
         sqlite_with_rowid=False,
@@ -262,5 +268,11 @@ def _rollup_table(cube: str, dimensions: tuple[str, ...]) -> Table:
 
 
 rollup_tables: Mapping[str, Table] = MappingProxyType(
-    {cube: _rollup_table(cube, dimensions) for cube, dimensions in ROLLUP_CUBES.items()}
+    {cube: _rollup_table(f"usage_rollups_{cube}", "hour", dims) for cube, dims in ROLLUP_CUBES.items()}
+)
+daily_rollup_tables: Mapping[str, Table] = MappingProxyType(
+    {
+        cube: _rollup_table(f"usage_rollups_{cube}_daily", "day", ROLLUP_CUBES[cube])
+        for cube in ROLLUP_DAILY_CUBES
+    }
 )

@@ -1,0 +1,94 @@
+"""Which rollup rows a bucketed sum reads: whole UTC days where it can, hours where it must.
+
+A query asks for sums per bucket over an hour range, where every hour has one bucket key (a
+local day, week or month, or one bucket for the whole range). A cube with a daily table can answer
+a UTC day with one row instead of 24, but local buckets rarely start at UTC midnight. So each UTC
+day is read as a *signed* sum: the day's row counts towards the bucket of its noon, the hours of
+the day that belong elsewhere (another bucket, or outside the range) are subtracted from that
+bucket, and those inside the range are added to their own. Every hour inside the range is then
+counted exactly once in its own bucket, and every hour outside it not at all, because all measures
+are plain sums. A day is read that way only when it takes fewer rows than its hours alone.
+
+In UTC, a 90-day series by day reads 90 daily rows per group; a zone an hour or two off UTC
+reads a few hours per day besides; one nine hours off, like Tokyo, reads 19 rows a day instead
+of 24.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+HOURS_PER_DAY: Final = 24
+NOON: Final = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Rows ``[start, end)`` (hours or days) count ``sign`` times towards ``bucket``."""
+
+    start: int
+    end: int
+    bucket: int
+    sign: int
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    days: tuple[Piece, ...]
+    hours: tuple[Piece, ...]
+
+
+def plan(start_hour: int, end_hour: int, keys: Sequence[int]) -> Plan:
+    """Pieces whose signed sum puts every hour of ``[start_hour, end_hour)`` in its bucket
+    (``keys[i]`` is the bucket of hour ``start_hour + i``)."""
+    if len(keys) != end_hour - start_hour:
+        raise ValueError("one key per hour of the range")
+    days: list[Piece] = []
+    hours: list[Piece] = []
+    for day in range(start_hour // HOURS_PER_DAY, -(-end_hour // HOURS_PER_DAY)):
+        _plan_day(day, start_hour, end_hour, keys, days, hours)
+    return Plan(_merged(days), _merged(sorted(hours, key=lambda p: (p.sign, p.start))))
+
+
+def _plan_day(
+    day: int, start_hour: int, end_hour: int, keys: Sequence[int], days: list[Piece], hours: list[Piece]
+) -> None:
+    first = day * HOURS_PER_DAY
+    offset = first - start_hour
+    if offset >= 0 and first + HOURS_PER_DAY <= end_hour:
+        whole = set(keys[offset : offset + HOURS_PER_DAY])
+        if len(whole) == 1:  # the common case: the whole day in one bucket
+            days.append(Piece(day, day + 1, whole.pop(), 1))
+            return
+    inside = range(max(first, start_hour), min(first + HOURS_PER_DAY, end_hour))
+    own = [(hour, keys[hour - start_hour]) for hour in inside]
+    noon = first + NOON
+    if noon not in inside:
+        hours.extend(Piece(hour, hour + 1, key, 1) for hour, key in own)
+        return
+    home = keys[noon - start_hour]
+    elsewhere = [(hour, key) for hour, key in own if key != home]
+    outside = HOURS_PER_DAY - len(inside)
+    if 1 + outside + 2 * len(elsewhere) >= len(inside):
+        hours.extend(Piece(hour, hour + 1, key, 1) for hour, key in own)
+        return
+    days.append(Piece(day, day + 1, home, 1))
+    moved = {hour for hour, _ in elsewhere}
+    for hour in range(first, first + HOURS_PER_DAY):
+        if hour in moved or hour not in inside:
+            hours.append(Piece(hour, hour + 1, home, -1))
+    hours.extend(Piece(hour, hour + 1, key, 1) for hour, key in elsewhere)
+
+
+def _merged(pieces: Sequence[Piece]) -> tuple[Piece, ...]:
+    """Adjacent pieces of one bucket and sign as one (``pieces`` ordered by sign, then start)."""
+    out: list[Piece] = []
+    for piece in pieces:
+        last = out[-1] if out else None
+        if last and last.end == piece.start and (last.bucket, last.sign) == (piece.bucket, piece.sign):
+            out[-1] = Piece(last.start, piece.end, last.bucket, last.sign)
+        else:
+            out.append(piece)
+    return tuple(out)

@@ -1,0 +1,85 @@
+"""The read plan of a bucketed sum: its signed pieces count every hour of the range exactly once,
+in its own bucket, and nothing outside the range."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tollgate.store.rollup_plan import Plan, plan
+
+DAY = 24
+BASE = 24 * 20_417  # midnight UTC, 2025-11-25
+
+
+def _counts(planned: Plan, hour: int) -> Counter[int]:
+    """How many times ``hour`` is counted towards each bucket."""
+    counts: Counter[int] = Counter()
+    for piece in planned.days:
+        if piece.start <= hour // DAY < piece.end:
+            counts[piece.bucket] += piece.sign
+    for piece in planned.hours:
+        if piece.start <= hour < piece.end:
+            counts[piece.bucket] += piece.sign
+    return +counts  # drop buckets that cancel out to zero
+
+
+def _assert_exact(start: int, end: int, keys: list[int]) -> Plan:
+    planned = plan(start, end, keys)
+    for hour in range(start - 2 * DAY, end + 2 * DAY):
+        inside = start <= hour < end
+        assert _counts(planned, hour) == (Counter({keys[hour - start]: 1}) if inside else Counter()), hour
+    for piece in (*planned.days, *planned.hours):
+        assert piece.sign in (1, -1) and piece.start < piece.end
+    return planned
+
+
+@st.composite
+def ranges_with_keys(draw: st.DrawFn) -> tuple[int, int, list[int]]:
+    """An hour range and a bucket per hour: runs of at least one hour, keys increasing (days,
+    weeks, months, or arbitrary spans)."""
+    start = BASE + draw(st.integers(-30, 30))
+    end = start + draw(st.integers(0, 12 * DAY))
+    keys: list[int] = []
+    key = draw(st.integers(-1, 5))
+    while len(keys) < end - start:
+        keys += [key] * draw(st.integers(1, 3 * DAY))
+        key += draw(st.integers(1, 3))
+    return start, end, keys[: end - start]
+
+
+@given(ranges_with_keys())
+def test_every_hour_counts_once_in_its_bucket(case: tuple[int, int, list[int]]) -> None:
+    _assert_exact(*case)
+
+
+@pytest.mark.parametrize("offset", [0, 1, -5, 9, 12, -12, 14])
+def test_local_days_read_whole_utc_days_plus_a_few_hours(offset: int) -> None:
+    """Ten local days in a zone ``offset`` hours from UTC."""
+    start = BASE - offset
+    end = start + 10 * DAY
+    planned = _assert_exact(start, end, [(hour + offset) // DAY for hour in range(start, end)])
+    rows_per_day = (sum(p.end - p.start for p in planned.hours) + len(planned.days)) / 10
+    assert rows_per_day <= 1 + 2 * min(abs(offset), DAY - abs(offset)) + 1
+    if offset == 0:
+        assert planned.hours == () and len(planned.days) == 10
+
+
+def test_one_bucket_over_whole_days_is_one_day_piece() -> None:
+    planned = _assert_exact(BASE, BASE + 30 * DAY, [0] * (30 * DAY))
+    assert [(p.start, p.end) for p in planned.days] == [(BASE // DAY, BASE // DAY + 30)]
+    assert planned.hours == ()
+
+
+def test_short_ranges_read_hours_only() -> None:
+    """A range of a few hours never reads a day to subtract most of it again."""
+    planned = _assert_exact(BASE + 3, BASE + 9, [0] * 6)
+    assert planned.days == ()
+
+
+def test_the_keys_must_cover_the_range() -> None:
+    with pytest.raises(ValueError, match="one key per hour"):
+        plan(BASE, BASE + 5, [0, 0])
