@@ -10,8 +10,8 @@ counted exactly once in its own bucket, and every hour outside it not at all, be
 are plain sums. A day is read that way only when it takes fewer rows than its hours alone.
 
 In UTC, a 90-day series by day reads 90 daily rows per group; a zone an hour or two off UTC
-reads a few hours per day besides; one nine hours off, like Tokyo, reads 19 rows a day instead
-of 24.
+reads a few hours per day besides; one nine hours off, like Tokyo, would read 19 rows a day
+instead of 24, and is better off reading the hours alone (``Plan.rows`` tells).
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ class Piece:
 class Plan:
     days: tuple[Piece, ...]
     hours: tuple[Piece, ...]
+
+    @property
+    def rows(self) -> int:
+        """Rows read per group (the hourly way reads one per hour of the range)."""
+        return sum(p.end - p.start for p in (*self.days, *self.hours))
 
 
 def plan(start_hour: int, end_hour: int, keys: Sequence[int]) -> Plan:

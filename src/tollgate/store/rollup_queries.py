@@ -35,12 +35,12 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
     union_all,
-    values,
 )
 
 from tollgate.store._base import Repository
-from tollgate.store.rollup_plan import Piece, plan
+from tollgate.store.rollup_plan import Piece, Plan, plan
 from tollgate.store.rollups import DIMENSIONS, LATENCY_BOUNDS_MS, cube_for, dimension_value
 from tollgate.store.schema import LATENCY_BUCKETS, ROLLUP_MEASURE_COLUMNS
 
@@ -106,6 +106,10 @@ class Measures:
 
 
 MINUTES_PER_DAY = 1440
+# Read daily rows when the plan reads at most half as many rows as the hours it covers. Measured on
+# 90 days by day x model: UTC (a 24th of the rows) ~5x faster than hourly, New York (0.46) ~1.4x,
+# Tokyo (0.79) no faster or slower.
+PLANNED_ROW_COST = 2
 _SCALARS = tuple(f for f in fields(Measures) if f.name != "latency_histogram")
 _SCALAR_COLUMNS = tuple(f.name for f in _SCALARS)
 _NO_HISTOGRAM = (0,) * LATENCY_BUCKETS
@@ -247,7 +251,14 @@ def _statement(query: RollupQuery) -> Any:
         raise ValueError(f"unknown dimensions {sorted(unknown)}")
     cube = cube_for([*query.group_by, *query.filters])
     if cube.daily is not None and (query.bucketing is None or not query.bucketing.fine):
-        return _planned_statement(query, cube.table, cube.daily)
+        if query.bucketing is None:
+            keys = [0] * (query.end_hour - query.start_hour)
+        else:
+            keys = query.bucketing.keys(query.start_hour, query.end_hour)
+        planned = plan(query.start_hour, query.end_hour, keys)
+        # A signed plan's rows cost more than plain hourly ones (three parts, then their sum).
+        if planned.rows * PLANNED_ROW_COST <= query.end_hour - query.start_hour:
+            return _planned_statement(query, planned, cube.table, cube.daily)
     return _hourly_statement(query, cube.table)
 
 
@@ -289,24 +300,18 @@ def _hourly_statement(query: RollupQuery, t: Table) -> Select[Any]:
     return _grouped(_filtered(stmt, query, t), query, keys, t)
 
 
-def _planned_statement(query: RollupQuery, hourly: Table, daily: Table) -> Select[Any]:
+def _planned_statement(query: RollupQuery, planned: Plan, hourly: Table, daily: Table) -> Select[Any]:
     """Signed sums over daily and hourly rows (see ``tollgate.store.rollup_plan``): each part
-    reads the rows of its pieces, an index range per piece, and the outer query adds them up."""
-    if query.bucketing is None:
-        keys = [0] * (query.end_hour - query.start_hour)
-    else:
-        keys = query.bucketing.keys(query.start_hour, query.end_hour)
-    planned = plan(query.start_hour, query.end_hour, keys)
+    sums the rows of its pieces (an index range each) per bucket and group, and the outer query
+    adds the parts up."""
     parts = [
-        _part(query, table, unit, pieces, name)
-        for table, unit, pieces, name in (
-            (daily, "day", planned.days, "day_pieces"),
-            (hourly, "hour", planned.hours, "hour_pieces"),
-        )
-        if pieces
+        _part(query, table, unit, [p for p in pieces if p.sign == sign], sign)
+        for table, unit, pieces in ((daily, "day", planned.days), (hourly, "hour", planned.hours))
+        for sign in (1, -1)
+        if any(p.sign == sign for p in pieces)
     ]
     if not parts:  # an empty range
-        parts = [_part(query, hourly, "hour", (Piece(0, 0, 0, 1),), "hour_pieces")]
+        parts = [_part(query, hourly, "hour", [Piece(0, 0, 0, 1)], 1)]
     rows = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("signed")
     keys_out: list[ColumnElement[Any]] = [rows.c[d] for d in query.group_by]
     if query.bucketing is not None:
@@ -318,22 +323,22 @@ def _planned_statement(query: RollupQuery, hourly: Table, daily: Table) -> Selec
     return _grouped(stmt, query, keys_out, rows)
 
 
-def _part(query: RollupQuery, t: Table, unit: str, pieces: Sequence[Piece], name: str) -> Select[Any]:
-    """The rows of ``t`` in ``pieces``, each with its piece's bucket and its measures times the
-    piece's sign. The pieces are literal integers of our own making, not parameters."""
-    bounds = (column(field, Integer) for field in ("lo", "hi", "bucket", "sign"))
-    spans = (
-        values(*bounds, literal_binds=True)
-        .data([(p.start, p.end, p.bucket, p.sign) for p in pieces])
-        .cte(name)
-    )
-    columns: list[ColumnElement[Any]] = [t.c[DIMENSIONS[d]].label(d) for d in query.group_by]
+def _part(query: RollupQuery, t: Table, unit: str, pieces: Sequence[Piece], sign: int) -> Select[Any]:
+    """The sums of the rows of ``t`` in ``pieces`` (all of sign ``sign``) per piece bucket and
+    group, negated for -1. The pieces are a VALUES list of integers of our own making, written
+    into the SQL text (hundreds of rows: as parameters, or as SQLAlchemy literals, they took
+    longer to compile than the query takes to run)."""
+    rows = ",".join(f"({int(p.start)},{int(p.end)},{int(p.bucket)})" for p in pieces)
+    bounds = (column(f"column{i}", Integer) for i in (1, 2, 3))  # VALUES' own names on both engines
+    spans = text(f"VALUES {rows}").columns(*bounds).cte(f"{unit}_{'plus' if sign > 0 else 'minus'}")
+    keys: list[ColumnElement[Any]] = [t.c[DIMENSIONS[d]].label(d) for d in query.group_by]
     if query.bucketing is not None:
-        columns.insert(0, spans.c.bucket.label("bucket"))
-    columns += [(spans.c.sign * t.c[c]).label(c) for c in _measure_columns(query)]
-    joined = spans.join(t, and_(t.c[unit] >= spans.c.lo, t.c[unit] < spans.c.hi))
-    stmt = select(*columns).select_from(joined).where(t.c.workspace_id == query.workspace_id)
-    return _filtered(stmt, query, t)
+        keys.insert(0, spans.c.column3.label("bucket"))
+    sums = [(func.sum(t.c[c]) * sign).label(c) for c in _measure_columns(query)]
+    joined = spans.join(t, and_(t.c[unit] >= spans.c.column1, t.c[unit] < spans.c.column2))
+    stmt = select(*keys, *sums).select_from(joined).where(t.c.workspace_id == query.workspace_id)
+    stmt = _filtered(stmt, query, t)
+    return stmt.group_by(*keys) if keys else stmt
 
 
 def _row(query: RollupQuery, mapping: Mapping[Any, Any]) -> RollupRow:
