@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tollgate.core.clock import FakeClock
 from tollgate.core.ids import IdFactory
-from tollgate.core.money import format_usd, parse_usd, usd_to_nanos
+from tollgate.core.money import format_usd, nanos_to_usd, parse_usd, usd_to_nanos
 from tollgate.core.settings import SettingsError, load_settings
 from tollgate.services.sealing import (
     Keyring,
@@ -58,9 +58,11 @@ def test_format_usd_is_exact(nanos: int, text: str) -> None:
     assert usd_to_nanos(parse_usd(text)) == nanos
 
 
-@given(st.integers(min_value=0, max_value=10**18))
+@given(st.integers(min_value=-(10**18), max_value=10**18))
 def test_money_round_trips(nanos: int) -> None:
-    assert usd_to_nanos(Decimal(format_usd(nanos))) == nanos
+    text = format_usd(nanos)
+    assert usd_to_nanos(Decimal(text)) == nanos
+    assert text == format(nanos_to_usd(nanos).normalize(), "f")  # Decimal's own fixed notation
 
 
 def test_usd_to_nanos_rounds_half_even() -> None:

@@ -23,8 +23,13 @@ def nanos_to_usd(nanos: int) -> Decimal:
 
 
 def format_usd(nanos: int) -> str:
-    """``7500000`` -> ``"0.0075"``; ``0`` -> ``"0"``. Fixed notation, no trailing zeros."""
-    return format(nanos_to_usd(nanos).normalize(), "f")
+    """``7500000`` -> ``"0.0075"``; ``0`` -> ``"0"``. Fixed notation, no trailing zeros.
+    Integer arithmetic only: analytics answers format thousands of these."""
+    whole, fraction = divmod(abs(nanos), NANOS_PER_USD)
+    sign = "-" if nanos < 0 else ""
+    if not fraction:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{fraction:09d}".rstrip("0")
 
 
 def parse_usd(text: str) -> Decimal:

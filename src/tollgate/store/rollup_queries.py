@@ -242,7 +242,7 @@ class RollupRepository(Repository):
         statements = [_statement(q) for q in queries]
         async with self._engine.connect() as conn:
             results = [(await conn.execute(s)).all() for s in statements]
-        return [[_row(q, r._mapping) for r in rows] for q, rows in zip(queries, results, strict=True)]
+        return [[_row(q, r) for r in rows] for q, rows in zip(queries, results, strict=True)]
 
 
 def _statement(query: RollupQuery) -> Any:
@@ -341,13 +341,12 @@ def _part(query: RollupQuery, t: Table, unit: str, pieces: Sequence[Piece], sign
     return stmt.group_by(*keys) if keys else stmt
 
 
-def _row(query: RollupQuery, mapping: Mapping[Any, Any]) -> RollupRow:
-    measures = Measures(
-        **{c: int(mapping[c] or 0) for c in _SCALAR_COLUMNS},
-        latency_histogram=tuple(int(mapping[c] or 0) for c in _HISTOGRAM_COLUMNS)
-        if query.histogram
-        else _NO_HISTOGRAM,
-    )
-    bucket = int(mapping["bucket"]) if query.bucketing is not None else None
-    dims = {d: (mapping[d] or None) for d in query.group_by}
+def _row(query: RollupQuery, row: Sequence[Any]) -> RollupRow:
+    """A result row is (bucket if bucketed, the group's values, the measures), in that order."""
+    keys = (query.bucketing is not None) + len(query.group_by)
+    sums = [int(value or 0) for value in row[keys:]]
+    histogram = tuple(sums[len(_SCALAR_COLUMNS) :]) if query.histogram else _NO_HISTOGRAM
+    measures = Measures(**dict(zip(_SCALAR_COLUMNS, sums, strict=False)), latency_histogram=histogram)
+    bucket = int(row[0]) if query.bucketing is not None else None
+    dims = {d: (row[keys - len(query.group_by) + i] or None) for i, d in enumerate(query.group_by)}
     return RollupRow(bucket, dims, measures)

@@ -93,15 +93,15 @@ class UsageAnalytics:
                 "interval or group by fewer dimensions",
                 code="too_many_rows",
             )
-        out = [
-            UsageRow(
-                bucket_start(query.interval, row.bucket, window)
-                if query.interval is not None and row.bucket is not None
-                else None,
-                row.dims,
-                row.measures,
-            )
-            for row in rows
-            if row.measures.requests
-        ]
+        starts: dict[int, datetime] = {}  # a bucket's start, once per bucket (not per group)
+        out = []
+        for row in rows:
+            if not row.measures.requests:
+                continue
+            start = None
+            if query.interval is not None and row.bucket is not None:
+                start = starts.get(row.bucket)
+                if start is None:
+                    start = starts[row.bucket] = bucket_start(query.interval, row.bucket, window)
+            out.append(UsageRow(start, row.dims, row.measures))
         return UsageReport(query, out, Measures.total(row.measures for row in out))
