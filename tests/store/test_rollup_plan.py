@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tollgate.store.rollup_plan import Plan, plan
+from tollgate.store.rollup_queries import Bucketing, Ranges, Uniform
 
 DAY = 24
 BASE = 24 * 20_417  # midnight UTC, 2025-11-25
@@ -83,3 +84,25 @@ def test_short_ranges_read_hours_only() -> None:
 def test_the_keys_must_cover_the_range() -> None:
     with pytest.raises(ValueError, match="one key per hour"):
         plan(BASE, BASE + 5, [0, 0])
+
+
+@st.composite
+def bucketings(draw: st.DrawFn) -> Bucketing:
+    if draw(st.booleans()):
+        starts = sorted(draw(st.sets(st.integers(BASE - 100, BASE + 400), max_size=6)))
+        return Ranges(tuple(starts))
+    changes = sorted(draw(st.sets(st.integers(BASE - 50, BASE + 400), max_size=3)))
+    minutes = draw(
+        st.lists(st.sampled_from([-600, -300, -240, 0, 60, 330, 540, 825]), min_size=4, max_size=4)
+    )
+    return Uniform(
+        width_minutes=draw(st.sampled_from([60, 1440, 7 * 1440])),
+        offsets=((BASE - 50, minutes[0]), *zip(changes, minutes[1:], strict=False)),
+        shift_minutes=draw(st.sampled_from([0, 3 * 1440])),
+        modulo=draw(st.sampled_from([None, 24])),
+    )
+
+
+@given(bucketings(), st.integers(BASE - 120, BASE + 300), st.integers(0, 300))
+def test_keys_of_a_range_are_the_keys_of_its_hours(buckets: Bucketing, start: int, length: int) -> None:
+    assert buckets.keys(start, start + length) == [buckets.key(h) for h in range(start, start + length)]
