@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tollgate.store.rollup_plan import Plan, plan
+from tollgate.store.rollup_plan import Plan, best_shift, plan
 from tollgate.store.rollup_queries import Bucketing, Ranges, Uniform
 
 DAY = 24
+SHIFTS = (0, 6, 12, 18)
 BASE = 24 * 20_417  # midnight UTC, 2025-11-25
 
 
@@ -20,7 +21,7 @@ def _counts(planned: Plan, hour: int) -> Counter[int]:
     """How many times ``hour`` is counted towards each bucket."""
     counts: Counter[int] = Counter()
     for piece in planned.days:
-        if piece.start <= hour // DAY < piece.end:
+        if piece.start <= (hour + planned.shift) // DAY < piece.end:
             counts[piece.bucket] += piece.sign
     for piece in planned.hours:
         if piece.start <= hour < piece.end:
@@ -28,8 +29,8 @@ def _counts(planned: Plan, hour: int) -> Counter[int]:
     return +counts  # drop buckets that cancel out to zero
 
 
-def _assert_exact(start: int, end: int, keys: list[int]) -> Plan:
-    planned = plan(start, end, keys)
+def _assert_exact(start: int, end: int, keys: list[int], shift: int = 0) -> Plan:
+    planned = plan(start, end, keys, shift)
     for hour in range(start - 2 * DAY, end + 2 * DAY):
         inside = start <= hour < end
         assert _counts(planned, hour) == (Counter({keys[hour - start]: 1}) if inside else Counter()), hour
@@ -52,20 +53,23 @@ def ranges_with_keys(draw: st.DrawFn) -> tuple[int, int, list[int]]:
     return start, end, keys[: end - start]
 
 
-@given(ranges_with_keys())
-def test_every_hour_counts_once_in_its_bucket(case: tuple[int, int, list[int]]) -> None:
-    _assert_exact(*case)
+@given(ranges_with_keys(), st.sampled_from(SHIFTS))
+def test_every_hour_counts_once_in_its_bucket(case: tuple[int, int, list[int]], shift: int) -> None:
+    _assert_exact(*case, shift=shift)
 
 
-@pytest.mark.parametrize("offset", [0, 1, -5, 9, 12, -12, 14])
-def test_local_days_read_whole_utc_days_plus_a_few_hours(offset: int) -> None:
-    """Ten local days in a zone ``offset`` hours from UTC."""
+@pytest.mark.parametrize("offset", [0, 1, -5, 9, 12, -12, 14, -3])
+def test_local_days_read_whole_days_plus_at_most_six_hours_a_day(offset: int) -> None:
+    """Ten local days in a zone ``offset`` hours from UTC, over the best of the shifted days."""
     start = BASE - offset
     end = start + 10 * DAY
-    planned = _assert_exact(start, end, [(hour + offset) // DAY for hour in range(start, end)])
-    rows_per_day = (sum(p.end - p.start for p in planned.hours) + len(planned.days)) / 10
-    assert rows_per_day <= 1 + 2 * min(abs(offset), DAY - abs(offset)) + 1
-    if offset == 0:
+    keys = [(hour + offset) // DAY for hour in range(start, end)]
+    shift = best_shift(start, keys, SHIFTS)
+    planned = _assert_exact(start, end, keys, shift)
+    distance = min(min(x, DAY - x) for x in ((offset - s) % DAY for s in SHIFTS))
+    assert planned.rows == len(planned.days) + 10 * 2 * distance  # a day row and 2 k hours a day
+    assert distance <= 3
+    if offset % 6 == 0:
         assert planned.hours == () and len(planned.days) == 10
 
 

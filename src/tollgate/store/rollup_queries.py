@@ -40,9 +40,9 @@ from sqlalchemy import (
 )
 
 from tollgate.store._base import Repository
-from tollgate.store.rollup_plan import Piece, Plan, plan
+from tollgate.store.rollup_plan import Piece, Plan, best_shift, plan
 from tollgate.store.rollups import DIMENSIONS, LATENCY_BOUNDS_MS, cube_for, dimension_value
-from tollgate.store.schema import LATENCY_BUCKETS, ROLLUP_MEASURE_COLUMNS
+from tollgate.store.schema import LATENCY_BUCKETS, ROLLUP_DAY_SHIFTS, ROLLUP_MEASURE_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +107,8 @@ class Measures:
 
 MINUTES_PER_DAY = 1440
 # Read daily rows when the plan reads at most half as many rows as the hours it covers. Measured on
-# 90 days by day x model: UTC (a 24th of the rows) ~5x faster than hourly, New York (0.46) ~1.4x,
-# Tokyo (0.79) no faster or slower.
+# 90 days by day x model, unshifted days: UTC (a 24th of the rows) ~5x faster than hourly, New York
+# (0.46) ~1.4x, Tokyo (0.79) no faster or slower.
 PLANNED_ROW_COST = 2
 _SCALARS = tuple(f for f in fields(Measures) if f.name != "latency_histogram")
 _SCALAR_COLUMNS = tuple(f.name for f in _SCALARS)
@@ -255,7 +255,8 @@ def _statement(query: RollupQuery) -> Any:
             keys = [0] * (query.end_hour - query.start_hour)
         else:
             keys = query.bucketing.keys(query.start_hour, query.end_hour)
-        planned = plan(query.start_hour, query.end_hour, keys)
+        shift = best_shift(query.start_hour, keys, ROLLUP_DAY_SHIFTS)
+        planned = plan(query.start_hour, query.end_hour, keys, shift)
         # A signed plan's rows cost more than plain hourly ones (three parts, then their sum).
         if planned.rows * PLANNED_ROW_COST <= query.end_hour - query.start_hour:
             return _planned_statement(query, planned, cube.table, cube.daily)
@@ -305,13 +306,16 @@ def _planned_statement(query: RollupQuery, planned: Plan, hourly: Table, daily: 
     sums the rows of its pieces (an index range each) per bucket and group, and the outer query
     adds the parts up."""
     parts = [
-        _part(query, table, unit, [p for p in pieces if p.sign == sign], sign)
-        for table, unit, pieces in ((daily, "day", planned.days), (hourly, "hour", planned.hours))
+        _part(query, table, unit, [p for p in pieces if p.sign == sign], sign, shift)
+        for table, unit, pieces, shift in (
+            (daily, "day", planned.days, planned.shift),
+            (hourly, "hour", planned.hours, None),
+        )
         for sign in (1, -1)
         if any(p.sign == sign for p in pieces)
     ]
     if not parts:  # an empty range
-        parts = [_part(query, hourly, "hour", [Piece(0, 0, 0, 1)], 1)]
+        parts = [_part(query, hourly, "hour", [Piece(0, 0, 0, 1)], 1, None)]
     rows = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("signed")
     keys_out: list[ColumnElement[Any]] = [rows.c[d] for d in query.group_by]
     if query.bucketing is not None:
@@ -323,11 +327,15 @@ def _planned_statement(query: RollupQuery, planned: Plan, hourly: Table, daily: 
     return _grouped(stmt, query, keys_out, rows)
 
 
-def _part(query: RollupQuery, t: Table, unit: str, pieces: Sequence[Piece], sign: int) -> Select[Any]:
-    """The sums of the rows of ``t`` in ``pieces`` (all of sign ``sign``) per piece bucket and
-    group, negated for -1. The pieces are a VALUES list of integers of our own making, written
-    into the SQL text (hundreds of rows: as parameters, or as SQLAlchemy literals, they took
-    longer to compile than the query takes to run)."""
+def _part(
+    query: RollupQuery, t: Table, unit: str, pieces: Sequence[Piece], sign: int, shift: int | None
+) -> Select[Any]:
+    """The sums of the rows of ``t`` in ``pieces`` (all of sign ``sign``; for a daily table, of
+    day shift ``shift``) per piece bucket and group, negated for -1.
+
+    The pieces are a VALUES list of integers of our own making, written into the SQL text
+    (hundreds of rows: as parameters, or as SQLAlchemy literals, they took longer to compile
+    than the query takes to run)."""
     rows = ",".join(f"({int(p.start)},{int(p.end)},{int(p.bucket)})" for p in pieces)
     bounds = (column(f"column{i}", Integer) for i in (1, 2, 3))  # VALUES' own names on both engines
     spans = text(f"VALUES {rows}").columns(*bounds).cte(f"{unit}_{'plus' if sign > 0 else 'minus'}")
@@ -337,6 +345,8 @@ def _part(query: RollupQuery, t: Table, unit: str, pieces: Sequence[Piece], sign
     sums = [(func.sum(t.c[c]) * sign).label(c) for c in _measure_columns(query)]
     joined = spans.join(t, and_(t.c[unit] >= spans.c.column1, t.c[unit] < spans.c.column2))
     stmt = select(*keys, *sums).select_from(joined).where(t.c.workspace_id == query.workspace_id)
+    if shift is not None:
+        stmt = stmt.where(t.c.shift == shift)
     stmt = _filtered(stmt, query, t)
     return stmt.group_by(*keys) if keys else stmt
 

@@ -2,7 +2,8 @@
 
 A *cube* is a set of dimensions with a table of its own. Every usage record is counted once in
 every cube, in the row for its hour and its values of that cube's dimensions; the small cubes
-count it a second time in a daily table, in the row for its UTC day. Analytics read the smallest
+also count it in a daily table, once for each of four day shifts (UTC days, and days starting
+6, 12 and 18 hours earlier). Analytics read the smallest
 cube that holds every dimension a query groups or filters by, so the common questions (cost by
 model and day) scan a few rows per day however many calls there were.
 
@@ -33,6 +34,7 @@ from tollgate.store.records import UsageRecord
 from tollgate.store.schema import (
     LATENCY_BUCKETS,
     ROLLUP_CUBES,
+    ROLLUP_DAY_SHIFTS,
     ROLLUP_DIMENSION_COLUMNS,
     ROLLUP_MEASURE_COLUMNS,
     daily_rollup_tables,
@@ -145,8 +147,8 @@ def _measures(record: UsageRecord) -> list[int]:
     return values + histogram
 
 
-# table, workspace, hour or day, the cube's dimension values
-RowKey = tuple[str, str, int, tuple[str, ...]]
+# table, workspace, the rest of the row's key in column order: (hour, *dims) or (shift, day, *dims)
+RowKey = tuple[str, str, tuple[int | str, ...]]
 
 
 def aggregate(records: Iterable[UsageRecord]) -> dict[RowKey, list[int]]:
@@ -158,9 +160,11 @@ def aggregate(records: Iterable[UsageRecord]) -> dict[RowKey, list[int]]:
         values = {column: dimension_value(getattr(record, column)) for column in ROLLUP_DIMENSION_COLUMNS}
         for cube in CUBES:
             dims = tuple(values[c] for c in cube.columns)
-            _add(rows, (cube.table.name, record.workspace_id, hour, dims), measures)
+            _add(rows, (cube.table.name, record.workspace_id, (hour, *dims)), measures)
             if cube.daily is not None:
-                _add(rows, (cube.daily.name, record.workspace_id, hour // HOURS_PER_DAY, dims), measures)
+                for shift in ROLLUP_DAY_SHIFTS:
+                    day = (hour + shift) // HOURS_PER_DAY
+                    _add(rows, (cube.daily.name, record.workspace_id, (shift, day, *dims)), measures)
     return rows
 
 
@@ -197,8 +201,8 @@ def rollup_rows(records: Iterable[UsageRecord]) -> dict[str, list[dict[str, Any]
     """The upsert parameters for ``records`` per table, each in the one order every writer uses."""
     names = {t.name: tuple(c.name for c in t.columns) for t in TABLES}
     out: dict[str, list[dict[str, Any]]] = {t.name: [] for t in TABLES}
-    for (table, workspace, unit, dims), measures in sorted(aggregate(records).items()):
-        out[table].append(dict(zip(names[table], (workspace, unit, *dims, *measures), strict=True)))
+    for (table, workspace, key), measures in sorted(aggregate(records).items()):
+        out[table].append(dict(zip(names[table], (workspace, *key, *measures), strict=True)))
     return out
 
 

@@ -211,8 +211,8 @@ usage_records = Table(
 # ``hour`` is whole hours since the Unix epoch, UTC. Dimension columns are never NULL ('' stands
 # for "none") so that the primary key can be an upsert target on both backends. On SQLite the
 # tables are WITHOUT ROWID: rows are stored in key order, so an hour range is one sequential read.
-# The small cubes also have a daily table (``usage_rollups_<cube>_daily``, ``day`` = whole UTC days
-# since the epoch), kept the same way: a long series reads one row per day where it can.
+# The small cubes also have a daily table (``usage_rollups_<cube>_daily``), kept the same way: a
+# long series reads one row per day where it can.
 ROLLUP_DIMENSION_COLUMNS = (
     "key_id",
     "provider",
@@ -251,16 +251,19 @@ ROLLUP_MEASURE_COLUMNS = (
 )
 
 
-# The cubes that also have a daily table.
+# The cubes that also have a daily table, and the hours by which its days are shifted: a row with
+# shift ``s`` and day ``d`` sums the hours ``[24 d - s, 24 d - s + 24)``, so that a zone's local days
+# are at most three hours from one of the four sets of days (see ``tollgate.store.rollup_plan``).
 ROLLUP_DAILY_CUBES = ("model", "tags")
+ROLLUP_DAY_SHIFTS = (0, 6, 12, 18)
 
 
-def _rollup_table(name: str, unit: str, dimensions: tuple[str, ...]) -> Table:
+def _rollup_table(name: str, units: tuple[str, ...], dimensions: tuple[str, ...]) -> Table:
     return Table(
         name,
         metadata,
         Column("workspace_id", String(ID_LENGTH), primary_key=True),
-        Column(unit, BigInteger, primary_key=True, autoincrement=False),
+        *(Column(unit, BigInteger, primary_key=True, autoincrement=False) for unit in units),
         *(Column(name, Text, primary_key=True) for name in dimensions),
         *(Column(name, BigInteger, nullable=False) for name in ROLLUP_MEASURE_COLUMNS),
         sqlite_with_rowid=False,
@@ -268,11 +271,11 @@ def _rollup_table(name: str, unit: str, dimensions: tuple[str, ...]) -> Table:
 
 
 rollup_tables: Mapping[str, Table] = MappingProxyType(
-    {cube: _rollup_table(f"usage_rollups_{cube}", "hour", dims) for cube, dims in ROLLUP_CUBES.items()}
+    {cube: _rollup_table(f"usage_rollups_{cube}", ("hour",), dims) for cube, dims in ROLLUP_CUBES.items()}
 )
 daily_rollup_tables: Mapping[str, Table] = MappingProxyType(
     {
-        cube: _rollup_table(f"usage_rollups_{cube}_daily", "day", ROLLUP_CUBES[cube])
+        cube: _rollup_table(f"usage_rollups_{cube}_daily", ("shift", "day"), ROLLUP_CUBES[cube])
         for cube in ROLLUP_DAILY_CUBES
     }
 )

@@ -4,9 +4,10 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-03
 
-Creates ``usage_rollups_<cube>_daily`` for the provider+model and tags cubes (``day`` = whole UTC
-days since the Unix epoch) and fills each from its hourly table, in SQL: a day's row is the sum of
-its 24 hours. Spelled out here (not imported) so later code changes cannot rewrite history.
+Creates ``usage_rollups_<cube>_daily`` for the provider+model and tags cubes and fills each from
+its hourly table, in SQL. A row with shift ``s`` and day ``d`` is the sum of the hours
+``[24 d - s, 24 d - s + 24)``, for each of the shifts 0, 6, 12 and 18. Spelled out here (not
+imported) so later code changes cannot rewrite history.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ _CUBES = (
     ("model", ("provider", "model")),
     ("tags", ("feature", "route_name", "function_name")),
 )
+_SHIFTS = (0, 6, 12, 18)
 _MEASURES = (
     "requests",
     "errors",
@@ -49,21 +51,24 @@ def upgrade() -> None:
         op.create_table(
             table,
             sa.Column("workspace_id", sa.String(64), nullable=False),
+            sa.Column("shift", sa.BigInteger(), nullable=False, autoincrement=False),
             sa.Column("day", sa.BigInteger(), nullable=False, autoincrement=False),
             *(sa.Column(name, sa.Text(), nullable=False) for name in dimensions),
             *(sa.Column(name, sa.BigInteger(), nullable=False) for name in _MEASURES),
-            sa.PrimaryKeyConstraint("workspace_id", "day", *dimensions, name=f"pk_{table}"),
+            sa.PrimaryKeyConstraint("workspace_id", "shift", "day", *dimensions, name=f"pk_{table}"),
             sqlite_with_rowid=False,
         )
-        keys = ", ".join(["workspace_id", "hour / 24", *dimensions])
-        columns = ", ".join(["workspace_id", "day", *dimensions, *_MEASURES])
+        columns = ", ".join(["workspace_id", "shift", "day", *dimensions, *_MEASURES])
         sums = ", ".join(f"SUM({m})" for m in _MEASURES)
-        op.execute(
-            sa.text(
-                f"INSERT INTO {table} ({columns}) SELECT {keys}, {sums} "
-                f"FROM usage_rollups_{cube} GROUP BY {keys}"
+        for shift in _SHIFTS:  # hours are never negative here, so / is floor division
+            day_and_dims = ", ".join([f"(hour + {shift}) / 24", *dimensions])
+            op.execute(
+                sa.text(
+                    f"INSERT INTO {table} ({columns}) "
+                    f"SELECT workspace_id, {shift}, {day_and_dims}, {sums} FROM usage_rollups_{cube} "
+                    f"GROUP BY workspace_id, {day_and_dims}"
+                )
             )
-        )
 
 
 def downgrade() -> None:
