@@ -258,7 +258,7 @@ def _statement(query: RollupQuery) -> Any:
         shift = best_shift(query.start_hour, keys, ROLLUP_DAY_SHIFTS)
         planned = plan(query.start_hour, query.end_hour, keys, shift)
         # A signed plan's rows cost more than plain hourly ones (three parts, then their sum).
-        if planned.rows * PLANNED_ROW_COST <= query.end_hour - query.start_hour:
+        if planned.days and planned.rows * PLANNED_ROW_COST <= query.end_hour - query.start_hour:
             return _planned_statement(query, planned, cube.table, cube.daily)
     return _hourly_statement(query, cube.table)
 
@@ -314,8 +314,6 @@ def _planned_statement(query: RollupQuery, planned: Plan, hourly: Table, daily: 
         for sign in (1, -1)
         if any(p.sign == sign for p in pieces)
     ]
-    if not parts:  # an empty range
-        parts = [_part(query, hourly, "hour", [Piece(0, 0, 0, 1)], 1, None)]
     rows = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("signed")
     keys_out: list[ColumnElement[Any]] = [rows.c[d] for d in query.group_by]
     if query.bucketing is not None:
