@@ -12,10 +12,13 @@ and times, on one keep-alive connection, after ``--warmup`` rounds:
 - ``/v1/requests?limit=50`` (raw rows, for reference).
 
 The endpoints take turns, ``--runs`` rounds. Prints p50, p95 and max milliseconds (whole request:
-the client's send to the last byte read) and the answer size, per backend and endpoint.
+the client's send to the last byte read) and the answer size, per backend and endpoint. With
+``--time-zone`` (repeatable), the rounds run once per zone, set as the workspace's ``timeZone``
+(its other settings kept, and all of them restored at the end).
 
     python bench/analytics.py --database-url sqlite:///bench/out/fill.db \\
-        --database-url postgresql://postgres@127.0.0.1:5432/tg_bench [--runs 50] [--warmup 5] [--quick]
+        --database-url postgresql://postgres@127.0.0.1:5432/tg_bench [--runs 50] [--warmup 5] [--quick] \\
+        [--time-zone UTC --time-zone Asia/Tokyo]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from _common import bench_workspace_id, percentile, report, running_server, table
@@ -84,21 +88,57 @@ def backend_of(database_url: str) -> str:
     return "sqlite" if database_url.startswith("sqlite") else "postgresql"
 
 
-async def bench(database_url: str, seed: int, runs: int, warmup: int, quick: bool) -> list[list[str]]:
+async def workspace_settings(
+    url: str,
+    headers: dict[str, str],
+    workspace_id: str,
+    replace: dict[str, Any] | None = None,
+    **changes: Any,
+) -> Any:
+    """The workspace's settings, after replacing them with ``replace`` or applying ``changes``."""
+    path = f"/v1/workspaces/{workspace_id}"
+    async with aiohttp.ClientSession(url, headers=headers) as session:
+        async with session.get(path) as answer:
+            settings = (await answer.json())["settings"]
+        if replace is None and not changes:
+            return settings
+        body = {"settings": replace if replace is not None else {**settings, **changes}}
+        async with session.patch(path, json=body) as answer:
+            if answer.status != 200:
+                raise RuntimeError(f"settings: {answer.status} {await answer.text()}")
+            return (await answer.json())["settings"]
+
+
+async def bench(
+    database_url: str, seed: int, runs: int, warmup: int, quick: bool, zones: Sequence[str | None]
+) -> list[list[str]]:
     backend = backend_of(database_url)
     env = {"TOLLGATE_DATABASE_URL": database_url, "TOLLGATE_RETENTION_INTERVAL": "0"}
+    rows: list[list[str]] = []
     with (
         tempfile.TemporaryDirectory(prefix="tg-bench-") as home,
         running_server(Path(home), f"analytics-{backend}.server", env) as server,
     ):
-        headers = {
-            "Authorization": f"Bearer {server.admin_token}",
-            "x-tollgate-workspace": bench_workspace_id(seed),
-        }
-        results = await time_endpoints(server.url, headers, runs, warmup, quick)
+        workspace_id = bench_workspace_id(seed)
+        headers = {"Authorization": f"Bearer {server.admin_token}", "x-tollgate-workspace": workspace_id}
+        stored = await workspace_settings(server.url, headers, workspace_id)
+        try:
+            for zone in zones:
+                if zone is not None:
+                    await workspace_settings(server.url, headers, workspace_id, timeZone=zone)
+                results = await time_endpoints(server.url, headers, runs, warmup, quick)
+                label = zone or stored.get("timeZone", "UTC")
+                rows += _rows(backend, label, results)
+        finally:
+            await workspace_settings(server.url, headers, workspace_id, replace=stored)
+    return rows
+
+
+def _rows(backend: str, zone: str, results: list[tuple[str, list[float], int]]) -> list[list[str]]:
     return [
         [
             backend,
+            zone,
             label,
             f"{percentile(ms, 0.5):.1f}",
             f"{percentile(ms, 0.95):.1f}",
@@ -112,8 +152,8 @@ async def bench(database_url: str, seed: int, runs: int, warmup: int, quick: boo
 async def main(args: argparse.Namespace) -> None:
     rows: list[list[str]] = []
     for database_url in args.database_url:
-        rows += await bench(database_url, args.seed, args.runs, args.warmup, args.quick)
-    headers = ["backend", "endpoint", "p50 ms", "p95 ms", "max ms", "answer kB"]
+        rows += await bench(database_url, args.seed, args.runs, args.warmup, args.quick, args.time_zone)
+    headers = ["backend", "zone", "endpoint", "p50 ms", "p95 ms", "max ms", "answer kB"]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     report(
         f"analytics, {args.runs} runs after {args.warmup} warm-up rounds ({stamp})\n"
@@ -130,7 +170,10 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="leave out the full-cube query (slow)")
-    return parser.parse_args(argv)
+    parser.add_argument("--time-zone", action="append", help="the workspace's timeZone; repeat to compare")
+    args = parser.parse_args(argv)
+    args.time_zone = args.time_zone or [None]
+    return args
 
 
 if __name__ == "__main__":
