@@ -36,6 +36,7 @@ from sqlalchemy import (
     literal,
     select,
     text,
+    true,
     union_all,
 )
 
@@ -106,10 +107,11 @@ class Measures:
 
 
 MINUTES_PER_DAY = 1440
-# Read daily rows when the plan reads at most half as many rows as the hours it covers. Measured on
-# 90 days by day x model, unshifted days: UTC (a 24th of the rows) ~5x faster than hourly, New York
-# (0.46) ~1.4x, Tokyo (0.79) no faster or slower.
-PLANNED_ROW_COST = 2
+# Read daily rows when the plan reads at most 1/n as many rows as the hours it covers: a plan's rows
+# cost more than plain hourly ones (up to four parts, then their sum). Measured at 10M records, 90
+# days by day x model: on SQLite a plan reading 0.29 of the rows (Tokyo) took 0.6x the hourly time,
+# on PostgreSQL 1.5x (each piece is a subquery there); one reading 0.04 (UTC) 0.25x and 0.5x.
+PLANNED_ROW_COST: Mapping[str, int] = MappingProxyType({"sqlite": 2, "postgresql": 8})
 _SCALARS = tuple(f for f in fields(Measures) if f.name != "latency_histogram")
 _SCALAR_COLUMNS = tuple(f.name for f in _SCALARS)
 _NO_HISTOGRAM = (0,) * LATENCY_BUCKETS
@@ -239,13 +241,13 @@ class RollupRepository(Repository):
 
     async def query_many(self, queries: Sequence[RollupQuery]) -> list[list[RollupRow]]:
         """Run several queries on one connection (one snapshot on PostgreSQL)."""
-        statements = [_statement(q) for q in queries]
+        statements = [_statement(q, self._engine.dialect.name) for q in queries]
         async with self._engine.connect() as conn:
             results = [(await conn.execute(s)).all() for s in statements]
         return [[_row(q, r) for r in rows] for q, rows in zip(queries, results, strict=True)]
 
 
-def _statement(query: RollupQuery) -> Any:
+def _statement(query: RollupQuery, dialect: str) -> Any:
     unknown = (set(query.group_by) | set(query.filters)) - set(DIMENSIONS)
     if unknown:
         raise ValueError(f"unknown dimensions {sorted(unknown)}")
@@ -257,9 +259,8 @@ def _statement(query: RollupQuery) -> Any:
             keys = query.bucketing.keys(query.start_hour, query.end_hour)
         shift = best_shift(query.start_hour, keys, ROLLUP_DAY_SHIFTS)
         planned = plan(query.start_hour, query.end_hour, keys, shift)
-        # A signed plan's rows cost more than plain hourly ones (three parts, then their sum).
-        if planned.days and planned.rows * PLANNED_ROW_COST <= query.end_hour - query.start_hour:
-            return _planned_statement(query, planned, cube.table, cube.daily)
+        if planned.days and planned.rows * PLANNED_ROW_COST[dialect] <= query.end_hour - query.start_hour:
+            return _planned_statement(query, planned, cube.table, cube.daily, lateral=dialect == "postgresql")
     return _hourly_statement(query, cube.table)
 
 
@@ -267,10 +268,11 @@ def _measure_columns(query: RollupQuery) -> tuple[str, ...]:
     return (*_SCALAR_COLUMNS, *_HISTOGRAM_COLUMNS) if query.histogram else _SCALAR_COLUMNS
 
 
-def _filtered(stmt: Select[Any], query: RollupQuery, t: Table) -> Select[Any]:
-    for dimension, allowed in query.filters.items():
-        stmt = stmt.where(t.c[DIMENSIONS[dimension]].in_([dimension_value(v) for v in allowed]))
-    return stmt
+def _filters(query: RollupQuery, t: Table) -> list[ColumnElement[bool]]:
+    return [
+        t.c[DIMENSIONS[dimension]].in_([dimension_value(v) for v in allowed])
+        for dimension, allowed in query.filters.items()
+    ]
 
 
 def _grouped(stmt: Select[Any], query: RollupQuery, keys: list[ColumnElement[Any]], t: Any) -> Select[Any]:
@@ -298,15 +300,17 @@ def _hourly_statement(query: RollupQuery, t: Table) -> Select[Any]:
         t.c.hour >= query.start_hour,
         t.c.hour < query.end_hour,
     )
-    return _grouped(_filtered(stmt, query, t), query, keys, t)
+    return _grouped(stmt.where(*_filters(query, t)), query, keys, t)
 
 
-def _planned_statement(query: RollupQuery, planned: Plan, hourly: Table, daily: Table) -> Select[Any]:
+def _planned_statement(
+    query: RollupQuery, planned: Plan, hourly: Table, daily: Table, lateral: bool
+) -> Select[Any]:
     """Signed sums over daily and hourly rows (see ``tollgate.store.rollup_plan``): each part
     sums the rows of its pieces (an index range each) per bucket and group, and the outer query
     adds the parts up."""
     parts = [
-        _part(query, table, unit, [p for p in pieces if p.sign == sign], sign, shift)
+        _part(query, table, unit, [p for p in pieces if p.sign == sign], sign, shift, lateral)
         for table, unit, pieces, shift in (
             (daily, "day", planned.days, planned.shift),
             (hourly, "hour", planned.hours, None),
@@ -326,26 +330,50 @@ def _planned_statement(query: RollupQuery, planned: Plan, hourly: Table, daily: 
 
 
 def _part(
-    query: RollupQuery, t: Table, unit: str, pieces: Sequence[Piece], sign: int, shift: int | None
+    query: RollupQuery,
+    t: Table,
+    unit: str,
+    pieces: Sequence[Piece],
+    sign: int,
+    shift: int | None,
+    lateral: bool,
 ) -> Select[Any]:
     """The sums of the rows of ``t`` in ``pieces`` (all of sign ``sign``; for a daily table, of
     day shift ``shift``) per piece bucket and group, negated for -1.
 
     The pieces are a VALUES list of integers of our own making, written into the SQL text
     (hundreds of rows: as parameters, or as SQLAlchemy literals, they took longer to compile
-    than the query takes to run)."""
-    rows = ",".join(f"({int(p.start)},{int(p.end)},{int(p.bucket)})" for p in pieces)
+    than the query takes to run). Each piece must be one index range read: SQLite's planner
+    does that with a plain join; PostgreSQL's, without fresh statistics, scanned every row of
+    the range once per piece, so there each piece is a ``LATERAL`` subquery.
+    """
+    values_sql = ",".join(f"({int(p.start)},{int(p.end)},{int(p.bucket)})" for p in pieces)
     bounds = (column(f"column{i}", Integer) for i in (1, 2, 3))  # VALUES' own names on both engines
-    spans = text(f"VALUES {rows}").columns(*bounds).cte(f"{unit}_{'plus' if sign > 0 else 'minus'}")
-    keys: list[ColumnElement[Any]] = [t.c[DIMENSIONS[d]].label(d) for d in query.group_by]
+    spans = text(f"VALUES {values_sql}").columns(*bounds).cte(f"{unit}_{'plus' if sign > 0 else 'minus'}")
+    conditions = [
+        t.c.workspace_id == query.workspace_id,
+        t.c[unit] >= spans.c.column1,
+        t.c[unit] < spans.c.column2,
+    ]
+    if shift is not None:
+        conditions.append(t.c.shift == shift)
+    conditions += _filters(query, t)
+    dims = [t.c[DIMENSIONS[d]].label(d) for d in query.group_by]
+    measures = [t.c[c] for c in _measure_columns(query)]
+    if lateral:  # summed per piece: PostgreSQL does not flatten an aggregate into the join
+        per_piece = [func.sum(m).label(m.name) for m in measures]
+        inner = select(*dims, *per_piece).where(*conditions)
+        rows: Any = (inner.group_by(*dims) if dims else inner).lateral(f"{unit}_rows")
+        source = spans.join(rows, true())
+    else:
+        rows, source = t, spans.join(t, and_(*conditions))
+    keys: list[ColumnElement[Any]] = [
+        rows.c[d] if lateral else t.c[DIMENSIONS[d]].label(d) for d in query.group_by
+    ]
     if query.bucketing is not None:
         keys.insert(0, spans.c.column3.label("bucket"))
-    sums = [(func.sum(t.c[c]) * sign).label(c) for c in _measure_columns(query)]
-    joined = spans.join(t, and_(t.c[unit] >= spans.c.column1, t.c[unit] < spans.c.column2))
-    stmt = select(*keys, *sums).select_from(joined).where(t.c.workspace_id == query.workspace_id)
-    if shift is not None:
-        stmt = stmt.where(t.c.shift == shift)
-    stmt = _filtered(stmt, query, t)
+    sums = [(func.sum(rows.c[c]) * sign).label(c) for c in _measure_columns(query)]
+    stmt = select(*keys, *sums).select_from(source)
     return stmt.group_by(*keys) if keys else stmt
 
 
