@@ -21,16 +21,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from itertools import pairwise
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, Protocol
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Integer,
     Select,
     Table,
     and_,
     case,
+    cast,
     column,
     func,
     literal,
@@ -80,7 +83,8 @@ class Measures:
     def total(cls, items: Iterable[Measures]) -> Measures:
         """The sum of ``items`` (one pass per field, not one object per addition)."""
         rows = list(items)
-        sums = {f.name: sum(getattr(m, f.name) for m in rows) for f in _SCALARS}
+        scalars = zip(*map(_scalars_of, rows), strict=True)
+        sums = dict(zip(_SCALAR_COLUMNS, map(sum, scalars), strict=False))
         histogram = tuple(sum(column) for column in zip(*(m.latency_histogram for m in rows), strict=True))
         return cls(**sums, latency_histogram=histogram or _NO_HISTOGRAM)
 
@@ -107,13 +111,15 @@ class Measures:
 
 
 MINUTES_PER_DAY = 1440
-# Read daily rows when the plan reads at most 1/n as many rows as the hours it covers: a plan's rows
-# cost more than plain hourly ones (up to four parts, then their sum). Measured at 10M records, 90
-# days by day x model: on SQLite a plan reading 0.29 of the rows (Tokyo) took 0.6x the hourly time,
-# on PostgreSQL 1.5x (each piece is a subquery there); one reading 0.04 (UTC) 0.25x and 0.5x.
-PLANNED_ROW_COST: Mapping[str, int] = MappingProxyType({"sqlite": 2, "postgresql": 8})
+# Read daily rows when the plan reads at most a third of the rows the hours alone would: a plan's
+# rows cost more (one index range per piece, up to four parts, then their sum). Measured at 10M
+# records on both engines: a 90-day day x model series reading 0.04 of the rows (UTC) took 0.25-0.4x
+# the hourly time, one reading 0.29 (Tokyo) 0.6x on SQLite and 1.1x on PostgreSQL, where the same
+# plan for 30 days x feature (more groups per hour) took 0.55x.
+PLANNED_ROW_COST = 3
 _SCALARS = tuple(f for f in fields(Measures) if f.name != "latency_histogram")
 _SCALAR_COLUMNS = tuple(f.name for f in _SCALARS)
+_scalars_of = attrgetter(*_SCALAR_COLUMNS)
 _NO_HISTOGRAM = (0,) * LATENCY_BUCKETS
 _HISTOGRAM_COLUMNS = tuple(c for c in ROLLUP_MEASURE_COLUMNS if c.startswith("latency_") and c[8:].isdigit())
 assert (*_SCALAR_COLUMNS, *_HISTOGRAM_COLUMNS) == ROLLUP_MEASURE_COLUMNS
@@ -241,8 +247,13 @@ class RollupRepository(Repository):
 
     async def query_many(self, queries: Sequence[RollupQuery]) -> list[list[RollupRow]]:
         """Run several queries on one connection (one snapshot on PostgreSQL)."""
-        statements = [_statement(q, self._engine.dialect.name) for q in queries]
+        dialect = self._engine.dialect.name
+        statements = [_statement(q, dialect) for q in queries]
         async with self._engine.connect() as conn:
+            if dialect == "postgresql":
+                # These queries read a few thousand rows through the index; when PostgreSQL's
+                # estimate is far off (a VALUES join), it JIT-compiles them: 50 ms to save none.
+                await conn.execute(text("SET LOCAL jit = off"))
             results = [(await conn.execute(s)).all() for s in statements]
         return [[_row(q, r) for r in rows] for q, rows in zip(queries, results, strict=True)]
 
@@ -259,7 +270,7 @@ def _statement(query: RollupQuery, dialect: str) -> Any:
             keys = query.bucketing.keys(query.start_hour, query.end_hour)
         shift = best_shift(query.start_hour, keys, ROLLUP_DAY_SHIFTS)
         planned = plan(query.start_hour, query.end_hour, keys, shift)
-        if planned.days and planned.rows * PLANNED_ROW_COST[dialect] <= query.end_hour - query.start_hour:
+        if planned.days and planned.rows * PLANNED_ROW_COST <= query.end_hour - query.start_hour:
             return _planned_statement(query, planned, cube.table, cube.daily, lateral=dialect == "postgresql")
     return _hourly_statement(query, cube.table)
 
@@ -289,12 +300,19 @@ def _grouped(stmt: Select[Any], query: RollupQuery, keys: list[ColumnElement[Any
     return stmt
 
 
+def _int_sum(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A sum as a 64-bit integer: PostgreSQL sums BIGINTs as NUMERIC, which the driver decodes
+    into ``Decimal`` (a third of a 1,456-row answer's time). Every measure fits: 2**63 nanos is
+    9 billion dollars."""
+    return cast(func.sum(column), BigInteger)
+
+
 def _hourly_statement(query: RollupQuery, t: Table) -> Select[Any]:
     """Sums over the hourly rows of the range, bucketed by a SQL expression of the hour."""
     keys: list[ColumnElement[Any]] = [t.c[DIMENSIONS[d]].label(d) for d in query.group_by]
     if query.bucketing is not None:
         keys.insert(0, query.bucketing.sql(t.c.hour).label("bucket"))
-    sums = [func.sum(t.c[c]).label(c) for c in _measure_columns(query)]
+    sums = [_int_sum(t.c[c]).label(c) for c in _measure_columns(query)]
     stmt = select(*keys, *sums).where(
         t.c.workspace_id == query.workspace_id,
         t.c.hour >= query.start_hour,
@@ -322,7 +340,7 @@ def _planned_statement(
     keys_out: list[ColumnElement[Any]] = [rows.c[d] for d in query.group_by]
     if query.bucketing is not None:
         keys_out.insert(0, rows.c.bucket)
-    sums = [func.sum(rows.c[c]).label(c) for c in _measure_columns(query)]
+    sums = [_int_sum(rows.c[c]).label(c) for c in _measure_columns(query)]
     stmt = select(*keys_out, *sums)
     if keys_out:  # a group whose rows cancel out had no calls (an ungrouped sum is one row)
         stmt = stmt.having(func.sum(rows.c.requests) != 0)
@@ -360,10 +378,9 @@ def _part(
     conditions += _filters(query, t)
     dims = [t.c[DIMENSIONS[d]].label(d) for d in query.group_by]
     measures = [t.c[c] for c in _measure_columns(query)]
-    if lateral:  # summed per piece: PostgreSQL does not flatten an aggregate into the join
-        per_piece = [func.sum(m).label(m.name) for m in measures]
-        inner = select(*dims, *per_piece).where(*conditions)
-        rows: Any = (inner.group_by(*dims) if dims else inner).lateral(f"{unit}_rows")
+    if lateral:  # OFFSET 0: PostgreSQL does not flatten such a subquery into the join
+        inner = select(*dims, *measures).where(*conditions).offset(0)
+        rows: Any = inner.lateral(f"{unit}_rows")
         source = spans.join(rows, true())
     else:
         rows, source = t, spans.join(t, and_(*conditions))
@@ -372,7 +389,7 @@ def _part(
     ]
     if query.bucketing is not None:
         keys.insert(0, spans.c.column3.label("bucket"))
-    sums = [(func.sum(rows.c[c]) * sign).label(c) for c in _measure_columns(query)]
+    sums = [(_int_sum(rows.c[c]) * sign).label(c) for c in _measure_columns(query)]
     stmt = select(*keys, *sums).select_from(source)
     return stmt.group_by(*keys) if keys else stmt
 
