@@ -48,11 +48,27 @@ class Plan:
         return sum(p.end - p.start for p in (*self.days, *self.hours))
 
 
+Run = tuple[int, int, int]  # hours [start, end) of one bucket key: (start, end, key)
+
+
+def runs_of(start_hour: int, keys: Sequence[int]) -> list[Run]:
+    """The maximal runs of equal keys (``keys[i]`` is the key of hour ``start_hour + i``)."""
+    runs: list[Run] = []
+    first = 0
+    for i in range(1, len(keys)):
+        if keys[i] != keys[i - 1]:
+            runs.append((start_hour + first, start_hour + i, keys[first]))
+            first = i
+    if keys:
+        runs.append((start_hour + first, start_hour + len(keys), keys[first]))
+    return runs
+
+
 def best_shift(start_hour: int, keys: Sequence[int], shifts: Sequence[int]) -> int:
     """The shift (of ``shifts``) whose day starts lie closest to where the buckets change and to
     the range's ends: the one whose plan reads the fewest hours besides its days."""
-    edges = [start_hour, start_hour + len(keys)]
-    edges += [start_hour + i for i in range(1, len(keys)) if keys[i] != keys[i - 1]]
+    runs = runs_of(start_hour, keys)
+    edges = [start for start, _, _ in runs] + [start_hour + len(keys)]
 
     def distance(shift: int) -> int:
         hours = ((edge + shift) % HOURS_PER_DAY for edge in edges)
@@ -66,44 +82,47 @@ def plan(start_hour: int, end_hour: int, keys: Sequence[int], shift: int = 0) ->
     (``keys[i]`` is the bucket of hour ``start_hour + i``), over days shifted by ``shift``."""
     if len(keys) != end_hour - start_hour:
         raise ValueError("one key per hour of the range")
+    if not keys:
+        return Plan(shift, (), ())
     days: list[Piece] = []
     hours: list[Piece] = []
     # Plan in shifted hours (where the days start at multiples of 24), then shift the hours back.
     start, end = start_hour + shift, end_hour + shift
+    runs = runs_of(start, keys)
+    index = 0
     for day in range(start // HOURS_PER_DAY, -(-end // HOURS_PER_DAY)):
-        _plan_day(day, start, end, keys, days, hours)
+        first, last = day * HOURS_PER_DAY, (day + 1) * HOURS_PER_DAY
+        while runs[index][1] <= first:
+            index += 1
+        clipped = []
+        for run_start, run_end, key in runs[index:]:
+            if run_start >= last:
+                break
+            clipped.append((max(run_start, first), min(run_end, last), key))
+        _plan_day(day, clipped, days, hours)
     unshifted = (Piece(p.start - shift, p.end - shift, p.bucket, p.sign) for p in hours)
     return Plan(shift, _merged(days), _merged(sorted(unshifted, key=lambda p: (p.sign, p.start))))
 
 
-def _plan_day(
-    day: int, start_hour: int, end_hour: int, keys: Sequence[int], days: list[Piece], hours: list[Piece]
-) -> None:
-    first = day * HOURS_PER_DAY
-    offset = first - start_hour
-    if offset >= 0 and first + HOURS_PER_DAY <= end_hour:
-        whole = set(keys[offset : offset + HOURS_PER_DAY])
-        if len(whole) == 1:  # the common case: the whole day in one bucket
-            days.append(Piece(day, day + 1, whole.pop(), 1))
-            return
-    inside = range(max(first, start_hour), min(first + HOURS_PER_DAY, end_hour))
-    own = [(hour, keys[hour - start_hour]) for hour in inside]
-    noon = first + NOON
-    if noon not in inside:
-        hours.extend(Piece(hour, hour + 1, key, 1) for hour, key in own)
+def _plan_day(day: int, runs: list[Run], days: list[Piece], hours: list[Piece]) -> None:
+    """Plan one day from the runs of keys inside the range (clipped to the day, in order)."""
+    first, last = day * HOURS_PER_DAY, (day + 1) * HOURS_PER_DAY
+    low, high = runs[0][0], runs[-1][1]  # the part of the day inside the range
+    if len(runs) == 1 and (low, high) == (first, last):  # the common case: a whole day, one bucket
+        days.append(Piece(day, day + 1, runs[0][2], 1))
         return
-    home = keys[noon - start_hour]
-    elsewhere = [(hour, key) for hour, key in own if key != home]
-    outside = HOURS_PER_DAY - len(inside)
-    if 1 + outside + 2 * len(elsewhere) >= len(inside):
-        hours.extend(Piece(hour, hour + 1, key, 1) for hour, key in own)
+    noon = first + NOON
+    home = next((key for start, end, key in runs if start <= noon < end), None)
+    elsewhere = [run for run in runs if run[2] != home]
+    moved = sum(end - start for start, end, _ in elsewhere)
+    outside = HOURS_PER_DAY - (high - low)
+    if home is None or 1 + outside + 2 * moved >= high - low:
+        hours.extend(Piece(start, end, key, 1) for start, end, key in runs)
         return
     days.append(Piece(day, day + 1, home, 1))
-    moved = {hour for hour, _ in elsewhere}
-    for hour in range(first, first + HOURS_PER_DAY):
-        if hour in moved or hour not in inside:
-            hours.append(Piece(hour, hour + 1, home, -1))
-    hours.extend(Piece(hour, hour + 1, key, 1) for hour, key in elsewhere)
+    gone = [(first, low), (high, last), *((start, end) for start, end, _ in elsewhere)]
+    hours.extend(Piece(start, end, home, -1) for start, end in gone if start < end)
+    hours.extend(Piece(start, end, key, 1) for start, end, key in elsewhere)
 
 
 def _merged(pieces: Sequence[Piece]) -> tuple[Piece, ...]:
