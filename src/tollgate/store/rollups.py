@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import add
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -152,7 +153,8 @@ RowKey = tuple[str, str, tuple[int | str, ...]]
 
 
 def aggregate(records: Iterable[UsageRecord]) -> dict[RowKey, list[int]]:
-    """The rollup increments for ``records``: one summed measure vector per rollup table row."""
+    """The rollup increments for ``records``: one summed measure vector per rollup table row.
+    Daily rows are summed from the batch's hourly rows (a few per hour), not from each record."""
     rows: dict[RowKey, list[int]] = {}
     for record in records:
         measures = _measures(record)
@@ -161,20 +163,20 @@ def aggregate(records: Iterable[UsageRecord]) -> dict[RowKey, list[int]]:
         for cube in CUBES:
             dims = tuple(values[c] for c in cube.columns)
             _add(rows, (cube.table.name, record.workspace_id, (hour, *dims)), measures)
-            if cube.daily is not None:
-                for shift in ROLLUP_DAY_SHIFTS:
-                    day = (hour + shift) // HOURS_PER_DAY
-                    _add(rows, (cube.daily.name, record.workspace_id, (shift, day, *dims)), measures)
+    hourly_of = {cube.table.name: cube.daily.name for cube in CUBES if cube.daily is not None}
+    for (table, workspace, key), measures in list(rows.items()):
+        daily = hourly_of.get(table)
+        if daily is None:
+            continue
+        hour, key_dims = int(key[0]), key[1:]
+        for shift in ROLLUP_DAY_SHIFTS:
+            _add(rows, (daily, workspace, (shift, (hour + shift) // HOURS_PER_DAY, *key_dims)), measures)
     return rows
 
 
 def _add(rows: dict[RowKey, list[int]], key: RowKey, measures: list[int]) -> None:
     total = rows.get(key)
-    if total is None:
-        rows[key] = list(measures)
-    else:
-        for i, value in enumerate(measures):
-            total[i] += value
+    rows[key] = list(measures) if total is None else list(map(add, total, measures))
 
 
 def _upsert(dialect: str, t: Table) -> Insert:
