@@ -30,6 +30,7 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    Subquery,
     Table,
     and_,
     case,
@@ -37,6 +38,7 @@ from sqlalchemy import (
     column,
     func,
     literal,
+    or_,
     select,
     text,
     true,
@@ -112,10 +114,10 @@ class Measures:
 
 MINUTES_PER_DAY = 1440
 # Read daily rows when the plan reads at most a third of the rows the hours alone would: a plan's
-# rows cost more (one index range per piece, up to four parts, then their sum). Measured at 10M
-# records on both engines: a 90-day day x model series reading 0.04 of the rows (UTC) took 0.25-0.4x
-# the hourly time, one reading 0.29 (Tokyo) 0.6x on SQLite and 1.1x on PostgreSQL, where the same
-# plan for 30 days x feature (more groups per hour) took 0.55x.
+# rows cost more (one index range per span, a sum per span, then the sum of the parts). Measured at
+# 10M records: a 90-day day x model series reading 0.04 of the rows (UTC) took 0.3-0.4x the hourly
+# time on both engines; one reading 0.29 (Tokyo) 0.6x on SQLite and 0.85x on PostgreSQL, where the
+# same plan for 30 days x feature (more groups per hour) took 0.4x.
 PLANNED_ROW_COST = 3
 _SCALARS = tuple(f for f in fields(Measures) if f.name != "latency_histogram")
 _SCALAR_COLUMNS = tuple(f.name for f in _SCALARS)
@@ -321,21 +323,21 @@ def _hourly_statement(query: RollupQuery, t: Table) -> Select[Any]:
     return _grouped(stmt.where(*_filters(query, t)), query, keys, t)
 
 
+Span = tuple[int, int, int | None, int | None]  # rows [start, end), added to one bucket, taken from another
+
+
 def _planned_statement(
     query: RollupQuery, planned: Plan, hourly: Table, daily: Table, lateral: bool
 ) -> Select[Any]:
-    """Signed sums over daily and hourly rows (see ``tollgate.store.rollup_plan``): each part
-    sums the rows of its pieces (an index range each) per bucket and group, and the outer query
-    adds the parts up."""
-    parts = [
-        _part(query, table, unit, [p for p in pieces if p.sign == sign], sign, shift, lateral)
-        for table, unit, pieces, shift in (
-            (daily, "day", planned.days, planned.shift),
-            (hourly, "hour", planned.hours, None),
-        )
-        for sign in (1, -1)
-        if any(p.sign == sign for p in pieces)
-    ]
+    """Signed sums over daily and hourly rows (see ``tollgate.store.rollup_plan``): the day part
+    and the hour part each sum their pieces' rows per piece and group (an index range a piece),
+    and the outer query adds them up per bucket and group."""
+    day_spans: list[Span] = [(p.start, p.end, p.bucket, None) for p in planned.days]
+    days = _piece_sums(query, daily, "day", day_spans, planned.shift, lateral)
+    parts = [_signed(query, days, subtracts=False)]
+    if planned.hours:
+        hours = _piece_sums(query, hourly, "hour", _paired(planned.hours), None, lateral)
+        parts.append(_signed(query, hours, subtracts=any(p.sign < 0 for p in planned.hours)))
     rows = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("signed")
     keys_out: list[ColumnElement[Any]] = [rows.c[d] for d in query.group_by]
     if query.bucketing is not None:
@@ -347,51 +349,69 @@ def _planned_statement(
     return _grouped(stmt, query, keys_out, rows)
 
 
-def _part(
-    query: RollupQuery,
-    t: Table,
-    unit: str,
-    pieces: Sequence[Piece],
-    sign: int,
-    shift: int | None,
-    lateral: bool,
-) -> Select[Any]:
-    """The sums of the rows of ``t`` in ``pieces`` (all of sign ``sign``; for a daily table, of
-    day shift ``shift``) per piece bucket and group, negated for -1.
+def _paired(pieces: Sequence[Piece]) -> list[Span]:
+    """Hour pieces as spans: an hour range added to its own bucket and taken from its day's
+    bucket is read once, not twice."""
+    spans: dict[tuple[int, int], list[int | None]] = {}
+    for p in pieces:
+        spans.setdefault((p.start, p.end), [None, None])[0 if p.sign > 0 else 1] = p.bucket
+    return [(start, end, plus, minus) for (start, end), (plus, minus) in sorted(spans.items())]
 
-    The pieces are a VALUES list of integers of our own making, written into the SQL text
+
+def _piece_sums(
+    query: RollupQuery, t: Table, unit: str, spans: Sequence[Span], shift: int | None, lateral: bool
+) -> Subquery:
+    """The sums of the rows of ``t`` in each span (for a daily table, of day shift ``shift``)
+    per span and group, with the span's two buckets (``plus``, ``minus``; either may be NULL).
+
+    The spans are a VALUES list of integers of our own making, written into the SQL text
     (hundreds of rows: as parameters, or as SQLAlchemy literals, they took longer to compile
-    than the query takes to run). Each piece must be one index range read: SQLite's planner
+    than the query takes to run). Each span must be one index range read: SQLite's planner
     does that with a plain join; PostgreSQL's, without fresh statistics, scanned every row of
-    the range once per piece, so there each piece is a ``LATERAL`` subquery.
+    the range once per span, so there each span is a ``LATERAL`` subquery.
     """
-    values_sql = ",".join(f"({int(p.start)},{int(p.end)},{int(p.bucket)})" for p in pieces)
-    bounds = (column(f"column{i}", Integer) for i in (1, 2, 3))  # VALUES' own names on both engines
-    spans = text(f"VALUES {values_sql}").columns(*bounds).cte(f"{unit}_{'plus' if sign > 0 else 'minus'}")
-    conditions = [
-        t.c.workspace_id == query.workspace_id,
-        t.c[unit] >= spans.c.column1,
-        t.c[unit] < spans.c.column2,
-    ]
+    values_sql = ",".join(
+        f"({int(a)},{int(b)},{_sql_int(plus)},{_sql_int(minus)})" for a, b, plus, minus in spans
+    )
+    bounds = (column(f"column{i}", Integer) for i in (1, 2, 3, 4))  # VALUES' own names on both engines
+    v = text(f"VALUES {values_sql}").columns(*bounds).cte(f"{unit}_spans")
+    conditions = [t.c.workspace_id == query.workspace_id, t.c[unit] >= v.c.column1, t.c[unit] < v.c.column2]
     if shift is not None:
         conditions.append(t.c.shift == shift)
     conditions += _filters(query, t)
     dims = [t.c[DIMENSIONS[d]].label(d) for d in query.group_by]
     measures = [t.c[c] for c in _measure_columns(query)]
     if lateral:  # OFFSET 0: PostgreSQL does not flatten such a subquery into the join
-        inner = select(*dims, *measures).where(*conditions).offset(0)
-        rows: Any = inner.lateral(f"{unit}_rows")
-        source = spans.join(rows, true())
+        rows: Any = select(*dims, *measures).where(*conditions).offset(0).lateral(f"{unit}_rows")
+        source = v.join(rows, true())
+        keys = [rows.c[d] for d in query.group_by]
     else:
-        rows, source = t, spans.join(t, and_(*conditions))
-    keys: list[ColumnElement[Any]] = [
-        rows.c[d] if lateral else t.c[DIMENSIONS[d]].label(d) for d in query.group_by
-    ]
+        rows, source = t, v.join(t, and_(*conditions))
+        keys = list(dims)
+    span = [v.c.column1, v.c.column2, v.c.column3.label("plus"), v.c.column4.label("minus")]
+    sums = [_int_sum(rows.c[c]).label(c) for c in _measure_columns(query)]
+    return select(*span, *keys, *sums).select_from(source).group_by(*span, *keys).subquery(f"{unit}_sums")
+
+
+def _sql_int(value: int | None) -> str:
+    return "CAST(NULL AS BIGINT)" if value is None else str(int(value))
+
+
+def _signed(query: RollupQuery, sums: Subquery, subtracts: bool) -> Select[Any]:
+    """Each span's sums added to its ``plus`` bucket and subtracted from its ``minus`` one (if
+    any span ``subtracts``; else the sums as they are, in their ``plus`` bucket)."""
+    columns: list[ColumnElement[Any]] = [sums.c[d] for d in query.group_by]
+    if not subtracts:
+        if query.bucketing is not None:
+            columns.insert(0, sums.c.plus.label("bucket"))
+        return select(*columns, *(sums.c[c] for c in _measure_columns(query)))
+    signs = text("VALUES (1), (-1)").columns(column("column1", Integer)).cte(f"{sums.name}_signs")
+    sign = signs.c.column1
+    wanted = or_(and_(sign == 1, sums.c.plus.is_not(None)), and_(sign == -1, sums.c.minus.is_not(None)))
     if query.bucketing is not None:
-        keys.insert(0, spans.c.column3.label("bucket"))
-    sums = [(_int_sum(rows.c[c]) * sign).label(c) for c in _measure_columns(query)]
-    stmt = select(*keys, *sums).select_from(source)
-    return stmt.group_by(*keys) if keys else stmt
+        columns.insert(0, case((sign == 1, sums.c.plus), else_=sums.c.minus).label("bucket"))
+    columns += [(sums.c[c] * sign).label(c) for c in _measure_columns(query)]
+    return select(*columns).select_from(sums.join(signs, wanted))
 
 
 def _row(query: RollupQuery, row: Sequence[Any]) -> RollupRow:
