@@ -1,0 +1,1 @@
+"""Webhooks: endpoints, the outbox and its deliveries, and where they may go (``targets``)."""
