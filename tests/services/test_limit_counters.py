@@ -130,6 +130,13 @@ def test_takes_are_checked() -> None:
             Take("k", *bad)
 
 
+async def test_a_counter_appears_once_per_take(make_counters: MakeCounters) -> None:
+    counters = await make_counters()
+    with pytest.raises(ValueError, match="once"):
+        await counters.take([rpm("{ws}:rpm", 5), rpm("{ws}:rpm", 5)], T0)
+    assert (await counters.take([rpm("{ws}:rpm", 5, amount=5)], T0)).allowed  # nothing was taken
+
+
 async def test_memory_forgets_full_counters() -> None:
     """A counter refills 6 s after one take of a 10/min limit; a take every 10 ms on a new key."""
     counters = MemoryCounters()

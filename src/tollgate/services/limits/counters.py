@@ -102,6 +102,12 @@ def settled(tat_us: int, take: Take, correction: int, now_us: int) -> int:
     return max(max(tat_us, now_us) + correction * take.interval_us, now_us)
 
 
+def check_distinct(takes: Sequence[Take]) -> None:
+    """One take per counter: two takes of one key would each read it before either writes."""
+    if len({take.key for take in takes}) != len(takes):
+        raise ValueError("each counter may appear once in a take")
+
+
 def decide(tats: Sequence[int], takes: Sequence[Take], now_us: int) -> Decision:
     allowed = all(fits(tat, take, now_us) for tat, take in zip(tats, takes, strict=True))
     statuses = tuple(status(tat, take, now_us, allowed) for tat, take in zip(tats, takes, strict=True))
@@ -122,6 +128,7 @@ class MemoryCounters:
         self._since_prune = 0
 
     async def take(self, takes: Sequence[Take], now_us: int) -> Decision:
+        check_distinct(takes)
         tats = [self._tats.get(take.key, 0) for take in takes]
         decision = decide(tats, takes, now_us)
         if decision.allowed:

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from tollgate.core.errors import StateUnavailable
-from tollgate.services.limits.counters import Decision, Take, decide
+from tollgate.services.limits.counters import Decision, Take, check_distinct, decide
 
 # KEYS: the counters. ARGV: now_us, then per counter interval_us, window_us, amount.
 # Returns {allowed (1/0), stored time of each counter before the take (0 if none)}.
@@ -69,6 +69,7 @@ class RedisCounters:
         self._settle = redis.register_script(_SETTLE)
 
     async def take(self, takes: Sequence[Take], now_us: int) -> Decision:
+        check_distinct(takes)
         if not takes:
             return Decision(True, ())
         args: list[int] = [now_us]
