@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from signal import SIGKILL
 from typing import IO, Any
 
 import httpx2
@@ -56,6 +58,7 @@ class ServerProcess:
             cwd=self.home.parent,
             stdout=self._log,
             stderr=self._log,
+            start_new_session=True,  # its own process group: kill() takes the workers down too
         )
         deadline = time.monotonic() + START_DEADLINE
         while True:
@@ -84,10 +87,13 @@ class ServerProcess:
         return code
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-        if self.proc is not None:
-            self.wait()
+        """SIGKILL to the server's whole process group: with ``--workers`` a kill of the parent
+        alone left its worker processes running, orphaned, after the test."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, SIGKILL)
+        self.wait()
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
