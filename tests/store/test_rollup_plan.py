@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tollgate.store.rollup_plan import Plan, best_shift, plan
+from tollgate.store.rollup_plan import Plan, best_plan, best_shift, plan
 from tollgate.store.rollup_queries import Bucketing, Ranges, Uniform
 
 DAY = 24
@@ -66,6 +66,7 @@ def test_local_days_read_whole_days_plus_at_most_six_hours_a_day(offset: int) ->
     keys = [(hour + offset) // DAY for hour in range(start, end)]
     shift = best_shift(start, keys, SHIFTS)
     planned = _assert_exact(start, end, keys, shift)
+    assert best_plan(start, end, keys, SHIFTS) == planned
     distance = min(min(x, DAY - x) for x in ((offset - s) % DAY for s in SHIFTS))
     assert planned.rows == len(planned.days) + 10 * 2 * distance  # a day row and 2 k hours a day
     assert distance <= 3

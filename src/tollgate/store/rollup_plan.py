@@ -67,8 +67,30 @@ def runs_of(start_hour: int, keys: Sequence[int]) -> list[Run]:
 def best_shift(start_hour: int, keys: Sequence[int], shifts: Sequence[int]) -> int:
     """The shift (of ``shifts``) whose day starts lie closest to where the buckets change and to
     the range's ends: the one whose plan reads the fewest hours besides its days."""
+    return _best_shift(runs_of(start_hour, keys), start_hour + len(keys), shifts)
+
+
+def plan(start_hour: int, end_hour: int, keys: Sequence[int], shift: int = 0) -> Plan:
+    """Pieces whose signed sum puts every hour of ``[start_hour, end_hour)`` in its bucket
+    (``keys[i]`` is the bucket of hour ``start_hour + i``), over days shifted by ``shift``."""
+    _check(start_hour, end_hour, keys)
+    return _plan(runs_of(start_hour, keys), start_hour, end_hour, shift)
+
+
+def best_plan(start_hour: int, end_hour: int, keys: Sequence[int], shifts: Sequence[int]) -> Plan:
+    """``plan`` over the ``best_shift`` of ``shifts``, finding the runs of keys once for both."""
+    _check(start_hour, end_hour, keys)
     runs = runs_of(start_hour, keys)
-    edges = [start for start, _, _ in runs] + [start_hour + len(keys)]
+    return _plan(runs, start_hour, end_hour, _best_shift(runs, end_hour, shifts))
+
+
+def _check(start_hour: int, end_hour: int, keys: Sequence[int]) -> None:
+    if len(keys) != end_hour - start_hour:
+        raise ValueError("one key per hour of the range")
+
+
+def _best_shift(runs: Sequence[Run], end_hour: int, shifts: Sequence[int]) -> int:
+    edges = [start for start, _, _ in runs] + [end_hour]
 
     def distance(shift: int) -> int:
         hours = ((edge + shift) % HOURS_PER_DAY for edge in edges)
@@ -77,25 +99,21 @@ def best_shift(start_hour: int, keys: Sequence[int], shifts: Sequence[int]) -> i
     return min(shifts, key=distance)
 
 
-def plan(start_hour: int, end_hour: int, keys: Sequence[int], shift: int = 0) -> Plan:
-    """Pieces whose signed sum puts every hour of ``[start_hour, end_hour)`` in its bucket
-    (``keys[i]`` is the bucket of hour ``start_hour + i``), over days shifted by ``shift``."""
-    if len(keys) != end_hour - start_hour:
-        raise ValueError("one key per hour of the range")
-    if not keys:
+def _plan(runs: Sequence[Run], start_hour: int, end_hour: int, shift: int) -> Plan:
+    if not runs:
         return Plan(shift, (), ())
     days: list[Piece] = []
     hours: list[Piece] = []
     # Plan in shifted hours (where the days start at multiples of 24), then shift the hours back.
     start, end = start_hour + shift, end_hour + shift
-    runs = runs_of(start, keys)
+    shifted = [(run_start + shift, run_end + shift, key) for run_start, run_end, key in runs]
     index = 0
     for day in range(start // HOURS_PER_DAY, -(-end // HOURS_PER_DAY)):
         first, last = day * HOURS_PER_DAY, (day + 1) * HOURS_PER_DAY
-        while runs[index][1] <= first:
+        while shifted[index][1] <= first:
             index += 1
         clipped = []
-        for run_start, run_end, key in runs[index:]:
+        for run_start, run_end, key in shifted[index:]:
             if run_start >= last:
                 break
             clipped.append((max(run_start, first), min(run_end, last), key))

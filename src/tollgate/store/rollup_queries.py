@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 
 from tollgate.store._base import Repository
-from tollgate.store.rollup_plan import Piece, Plan, best_shift, plan
+from tollgate.store.rollup_plan import Piece, Plan, best_plan
 from tollgate.store.rollups import DIMENSIONS, LATENCY_BOUNDS_MS, cube_for, dimension_value
 from tollgate.store.schema import LATENCY_BUCKETS, ROLLUP_DAY_SHIFTS, ROLLUP_MEASURE_COLUMNS
 
@@ -270,8 +270,7 @@ def _statement(query: RollupQuery, dialect: str) -> Any:
             keys = [0] * (query.end_hour - query.start_hour)
         else:
             keys = query.bucketing.keys(query.start_hour, query.end_hour)
-        shift = best_shift(query.start_hour, keys, ROLLUP_DAY_SHIFTS)
-        planned = plan(query.start_hour, query.end_hour, keys, shift)
+        planned = best_plan(query.start_hour, query.end_hour, keys, ROLLUP_DAY_SHIFTS)
         if planned.days and planned.rows * PLANNED_ROW_COST <= query.end_hour - query.start_hour:
             return _planned_statement(query, planned, cube.table, cube.daily, lateral=dialect == "postgresql")
     return _hourly_statement(query, cube.table)

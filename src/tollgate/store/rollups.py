@@ -3,9 +3,9 @@
 A *cube* is a set of dimensions with a table of its own. Every usage record is counted once in
 every cube, in the row for its hour and its values of that cube's dimensions; the small cubes
 also count it in a daily table, once for each of four day shifts (UTC days, and days starting
-6, 12 and 18 hours earlier). Analytics read the smallest
-cube that holds every dimension a query groups or filters by, so the common questions (cost by
-model and day) scan a few rows per day however many calls there were.
+6, 12 and 18 hours earlier). Analytics read the smallest cube that holds every dimension a query
+groups or filters by, so the common questions (cost by model and day) scan a few rows per day
+however many calls there were.
 
 Invariants:
 
@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tollgate.store.records import UsageRecord
+from tollgate.store.rollup_plan import HOURS_PER_DAY
 from tollgate.store.schema import (
     LATENCY_BUCKETS,
     ROLLUP_CUBES,
@@ -43,7 +44,6 @@ from tollgate.store.schema import (
 )
 
 SECONDS_PER_HOUR: Final = 3600
-HOURS_PER_DAY: Final = 24
 # Public dimension name -> usage_records (and rollup) column.
 DIMENSIONS: Mapping[str, str] = MappingProxyType(
     {
