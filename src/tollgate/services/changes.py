@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Protocol
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from tollgate.core.errors import StateUnavailable
+from tollgate.services.redis_errors import redis_unreachable
 
 _COUNTER = struct.Struct("<Q")
 
@@ -76,17 +75,13 @@ class RedisChangeFeed:
         self._key = key
 
     async def generation(self) -> int:
-        try:
+        with redis_unreachable():
             value = await self._redis.get(self._key)
-        except (RedisError, OSError) as exc:
-            raise StateUnavailable("shared state (Redis) is unreachable; try again shortly") from exc
         return int(value or 0)
 
     async def bump(self) -> int:
-        try:
+        with redis_unreachable():
             return int(await self._redis.incr(self._key))
-        except (RedisError, OSError) as exc:
-            raise StateUnavailable("shared state (Redis) is unreachable; try again shortly") from exc
 
     async def close(self) -> None:
         return None

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from tollgate.core.errors import StateUnavailable
 from tollgate.services.limits.counters import Decision, Take, check_distinct, decide
+from tollgate.services.redis_errors import redis_unreachable
 
 # KEYS: the counters. ARGV: now_us, then per counter interval_us, window_us, amount.
 # Returns {allowed (1/0), stored time of each counter before the take (0 if none)}.
@@ -75,17 +75,13 @@ class RedisCounters:
         args: list[int] = [now_us]
         for take in takes:
             args += [take.interval_us, take.window_us, take.amount]
-        try:
+        with redis_unreachable():
             reply = await self._take(keys=[self._prefix + t.key for t in takes], args=args)
-        except (RedisError, OSError) as exc:
-            raise StateUnavailable("shared state (Redis) is unreachable; try again shortly") from exc
         decision = decide([int(v) for v in reply[1:]], takes, now_us)
         if decision.allowed != bool(int(reply[0])):  # the same arithmetic on both sides
             raise StateUnavailable("the rate-limit script and the gateway disagree")
         return decision
 
     async def settle(self, take: Take, correction: int, now_us: int) -> None:
-        try:
+        with redis_unreachable():
             await self._settle(keys=[self._prefix + take.key], args=[now_us, take.interval_us, correction])
-        except (RedisError, OSError) as exc:
-            raise StateUnavailable("shared state (Redis) is unreachable; try again shortly") from exc
