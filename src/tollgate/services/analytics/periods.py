@@ -224,7 +224,4 @@ def bucket_start(interval: Interval, key: int, window: Window) -> datetime:
 
 def bucket_keys(buckets: Bucketing, window: Window) -> list[int]:
     """Every bucket the window touches, in time order (to show empty buckets too)."""
-    keys: dict[int, None] = {}
-    for hour in range(window.start_hour, window.end_hour):
-        keys.setdefault(buckets.key(hour), None)
-    return list(keys)
+    return list(dict.fromkeys(buckets.keys(window.start_hour, window.end_hour)))
