@@ -25,7 +25,9 @@ from tollgate import __version__
 from tollgate.core.clock import Clock, SystemClock
 from tollgate.core.errors import BadRequest, TollgateError
 from tollgate.core.ids import IdFactory
+from tollgate.core.money import parse_usd, usd_to_nanos
 from tollgate.core.settings import Settings
+from tollgate.gateway.admission import Admission, HoldPolicy
 from tollgate.gateway.metrics import GatewayMetrics
 from tollgate.gateway.pipeline import Gateway
 from tollgate.gateway.recorder import Recorder
@@ -33,20 +35,39 @@ from tollgate.gateway.upstream import AiohttpTransport, Timeouts, Transport
 from tollgate.pricing.prices import PriceBook
 from tollgate.routes import anthropic_door, chat, ingest, openai_door, ops, proxy, seed_compat
 from tollgate.routes.errors import native_error
-from tollgate.routes.management import analytics, credentials, exports, keys, me, prices, requests, workspaces
+from tollgate.routes.management import (
+    analytics,
+    budgets,
+    credentials,
+    exports,
+    keys,
+    me,
+    prices,
+    requests,
+    workspaces,
+)
+from tollgate.routes.management.webhooks import router as webhooks_router
 from tollgate.routes.middleware import RequestIdMiddleware
 from tollgate.routes.wiring import AppContext
 from tollgate.services.analytics.overview import Overviews
 from tollgate.services.analytics.usage import UsageAnalytics
+from tollgate.services.budgets.accounts import Books
+from tollgate.services.budgets.quota import LedgerQuota
+from tollgate.services.budgets.service import BudgetService
 from tollgate.services.changes import ChangeFeed, FileChangeFeed, RedisChangeFeed
 from tollgate.services.credentials import CredentialService
 from tollgate.services.ingest import IngestService
 from tollgate.services.ingest_quota import IngestQuota
 from tollgate.services.keys import KeyService
+from tollgate.services.limits.counters import LimitCounters, MemoryCounters
+from tollgate.services.limits.ledger import Ledger, MemoryLedger
+from tollgate.services.limits.redis_counters import RedisCounters
+from tollgate.services.limits.redis_ledger import RedisLedger
 from tollgate.services.prices import PriceService
 from tollgate.services.retention import Pruner
 from tollgate.services.sealing import load_keyring
 from tollgate.services.state import LiveState
+from tollgate.services.webhooks.runtime import start_webhooks
 from tollgate.services.workspaces import WorkspaceService
 from tollgate.store.journal import Journal
 from tollgate.store.migrations import migrate
@@ -115,21 +136,27 @@ async def _build(
     stack.push_async_callback(store.close)
     await migrate(store.engine)
     feed: ChangeFeed
+    counters: LimitCounters
+    ledger: Ledger
     redis_ping = None
     if settings.redis_url:
         redis = Redis.from_url(settings.redis_url)
         stack.push_async_callback(redis.aclose)
         await _check_redis(redis)
         feed = RedisChangeFeed(redis)
+        counters, ledger = RedisCounters(redis), RedisLedger(redis)
         redis_ping = redis.ping
     else:
         feed = FileChangeFeed(settings.home / "generation")
+        counters, ledger = MemoryCounters(), MemoryLedger()
     stack.push_async_callback(feed.close)
     ids = IdFactory(clock)
     state = LiveState(
         store, feed, keyring, clock, lambda: load_keyring(settings.home, settings.master_key, create=False)
     )
     await state.reload()
+    # Webhooks: the outbox, its delivery worker (started here) and the endpoints' management.
+    webhooks = await start_webhooks(stack, settings, store, state, clock, ids)
     journal = Journal(
         settings.journal_dir,
         sink=database_sink(store),
@@ -155,8 +182,13 @@ async def _build(
     if settings.retention_interval > 0:
         await _start_retention(stack, Pruner(store, clock), settings.retention_interval)
     price_book = PriceBook()
-    recorder = Recorder(journal, price_book, state, clock, metrics)
-    gateway = Gateway(state, transport, recorder, clock, ids, metrics)
+    books = Books(ledger, store.spend, clock)
+    admission = Admission(
+        counters, books, state, price_book, clock, _hold_policy(settings), metrics, webhooks.notifier
+    )
+    stack.push_async_callback(admission.aclose)
+    recorder = Recorder(journal, price_book, state, clock, metrics, settle=admission.settle)
+    gateway = Gateway(state, transport, recorder, clock, ids, metrics, admission)
     return AppContext(
         settings=settings,
         clock=clock,
@@ -172,11 +204,30 @@ async def _build(
         credentials=CredentialService(store, state, clock, ids),
         price_overrides=PriceService(store, state, clock, ids),
         transport=transport,
-        ingest=IngestService(state, price_book, journal, store.workspaces, clock, ids, ingest_quota),
+        ingest=IngestService(
+            state,
+            price_book,
+            journal,
+            store.workspaces,
+            clock,
+            ids,
+            ingest_quota or LedgerQuota(books, state, ids, fail_open=settings.limits_fail_open),
+        ),
+        budgets=BudgetService(store, state, books, clock, ids),
         usage_analytics=UsageAnalytics(store),
         overviews=Overviews(store, clock),
+        webhooks=webhooks,
         redis_ping=redis_ping,
         started_monotonic=clock.monotonic(),
+    )
+
+
+def _hold_policy(settings: Settings) -> HoldPolicy:
+    return HoldPolicy(
+        output_tokens=settings.hold_output_tokens,
+        unpriced_nanos=usd_to_nanos(parse_usd(settings.hold_unpriced_usd)),
+        ttl_ms=int(settings.hold_ttl_seconds * 1000),
+        fail_open=settings.limits_fail_open,
     )
 
 
@@ -233,6 +284,8 @@ def create_app(
         analytics.router,
         exports.router,
         me.router,
+        webhooks_router,
+        budgets.router,
     ):
         app.include_router(router)
     for module in (ops, proxy, chat, openai_door, anthropic_door, seed_compat, ingest):

@@ -36,7 +36,7 @@ async def test_migrate_creates_the_schema_and_is_idempotent(database: Provisione
         assert not await is_up_to_date(store.engine)
         await migrate(store.engine)
         await migrate(store.engine)  # every start calls it: a second run changes nothing
-        assert await current_revision(store.engine) == head_revision() == "0003"
+        assert await current_revision(store.engine) == head_revision() == "0005"
         assert await is_up_to_date(store.engine)
         async with store.engine.connect() as conn:
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))

@@ -10,9 +10,11 @@ HTTP clients, crypto) are translated at the boundary with ``raise ... from exc``
     │   ├── Unauthorized              401 invalid_api_key
     │   ├── Forbidden                 403 forbidden
     │   ├── NotFound                  404 not_found
+    │   ├── PaymentRequired           402 payment_required
     │   ├── Conflict                  409 conflict
     │   ├── PayloadTooLarge           413 payload_too_large
-    │   └── Unprocessable             422 unprocessable
+    │   ├── Unprocessable             422 unprocessable
+    │   └── RateLimited               429 rate_limited
     ├── UpstreamError                 502 upstream_error
     │   └── UpstreamTimeout           504 upstream_timeout
     └── StateUnavailable              503 state_unavailable
@@ -38,12 +40,14 @@ class TollgateError(Exception):
         code: str | None = None,
         status: int | None = None,
         details: Mapping[str, Any] | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
         self.http_status = status or self.status
         self.details: Mapping[str, Any] = details or {}
+        self.headers = headers  # sent with the error response in every door's format
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -83,6 +87,13 @@ class Conflict(CallerError):
     default_code = "conflict"
 
 
+class PaymentRequired(CallerError):
+    """A budget or a plan quota does not allow the call."""
+
+    status = 402
+    default_code = "payment_required"
+
+
 class PayloadTooLarge(CallerError):
     status = 413
     default_code = "payload_too_large"
@@ -91,6 +102,11 @@ class PayloadTooLarge(CallerError):
 class Unprocessable(CallerError):
     status = 422
     default_code = "unprocessable"
+
+
+class RateLimited(CallerError):
+    status = 429
+    default_code = "rate_limited"
 
 
 class UpstreamError(TollgateError):

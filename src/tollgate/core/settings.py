@@ -38,6 +38,17 @@ class Settings:
     writer_interval: float = 0.05
     shutdown_grace: float = 30.0
     retention_interval: float = 3600.0  # seconds between raw-row retention passes; 0 turns them off
+    # Webhooks: private/loopback targets and plain http (local development and tests only), the
+    # first retry delay (doubling from there, ~a day in all) and the timeout of one delivery.
+    allow_private_webhooks: bool = False
+    webhook_retry_base_seconds: float = 30.0
+    webhook_timeout_seconds: float = 10.0
+    # Spend control. If shared limit state (Redis) is unreachable, admit calls unchecked (true,
+    # counted in /metrics) or refuse them with 503 (false).
+    limits_fail_open: bool = True
+    hold_output_tokens: int = 4096  # a budget hold's output when the request sets no max_tokens
+    hold_unpriced_usd: str = "0.05"  # a budget hold for a model without a known price
+    hold_ttl_seconds: float = 3600.0  # an unsettled hold (its process died) is dropped after this
     log_level: str = "info"
     access_log: bool = False
     workers: int = 1

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tollgate.core.errors import TollgateError
+from tollgate.gateway.ticket import Ticket
 from tollgate.providers.base import Operation
 from tollgate.providers.registry import ProviderSpec
 from tollgate.store.records import GatewayKey, UsageRecord
@@ -76,6 +77,8 @@ class GatewayCall:
     translator: StreamTranslator | None = None
     # Whether the client has gone away (checked once a buffered answer is in, to mark the record).
     client_gone: Callable[[], Awaitable[bool]] | None = None
+    # What admission reserved (limits, quota, budget holds); the record settles it.
+    ticket: Ticket | None = None
 
     @property
     def workspace_id(self) -> str:

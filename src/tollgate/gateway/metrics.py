@@ -61,6 +61,20 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
+        self.refused = Counter(
+            "tollgate_refused",
+            "Calls refused before they started: rate_limited, quota_exceeded, budget_exceeded.",
+            ("code",),
+            registry=self.registry,
+        )
+        self.limits_unavailable = Counter(
+            "tollgate_limits_unavailable",
+            "Calls admitted unchecked (fail-open) or refused (fail-closed) because shared limit "
+            "state (Redis) was unreachable.",
+            ("policy",),
+            registry=self.registry,
+        )
+
     def watch_journal(self, records: Callable[[], float], size: Callable[[], float]) -> None:
         self.journal_lag_records.set_function(records)
         self.journal_lag_bytes.set_function(size)

@@ -1,9 +1,10 @@
 """The one pipeline behind every door.
 
-authenticate -> check the key's scope and restrictions -> resolve the credential (strict
-BYOK: nothing else happens without one) -> call upstream -> meter -> record -> hand back an
-``Outcome`` for the door to format. No database access happens here: keys, credentials and
-prices come from ``LiveState``; the record leaves through the journal.
+authenticate -> check the key's scope and restrictions -> admit (rate limits, quota, budget
+holds; a refusal is not recorded) -> resolve the credential (strict BYOK: nothing else happens
+without one) -> call upstream -> meter -> record (which settles the admission) -> hand back an
+``Outcome`` for the door to format. No database access happens here: keys, credentials, prices,
+limits and budgets come from ``LiveState``; the record leaves through the journal.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from tollgate.core.clock import Clock
 from tollgate.core.errors import Forbidden, TollgateError, UpstreamError
 from tollgate.core.ids import IdFactory
 from tollgate.core.money import format_usd
+from tollgate.gateway.admission import Admission
 from tollgate.gateway.authorize import Authorizer
 from tollgate.gateway.call import GatewayCall, Outcome, StreamState
 from tollgate.gateway.estimate import estimate_usage
@@ -52,8 +54,10 @@ class Gateway:
         clock: Clock,
         ids: IdFactory,
         metrics: GatewayMetrics,
+        admission: Admission | None = None,
     ) -> None:
         self.state = state
+        self._admission = admission
         self.authorizer = Authorizer(transport, clock)
         self._recorder = recorder
         self._clock = clock
@@ -90,6 +94,12 @@ class Gateway:
         timing = Timing()
         try:
             self._check_restrictions(call)
+        except TollgateError as exc:
+            self.record_failure(call, exc)
+            raise
+        if self._admission is not None:
+            call.ticket = await self._admission.admit(call)
+        try:
             credential = self.state.credential(call.workspace_id, call.spec, call.credential_name)
             if wants_stream_usage_injection(call):
                 inject_stream_usage(call)
@@ -136,7 +146,7 @@ class Gateway:
             headers.append(("content-type", content_type))
         return Outcome(
             status=response.status,
-            headers=[*headers, *tollgate_headers(call.request_id, None)],
+            headers=[*headers, *tollgate_headers(call.request_id, None), *_limit_headers(call)],
             content_type=content_type,
             chunks=chunks,
             state=state,
@@ -185,12 +195,16 @@ class Gateway:
         record = self._recorder.record(call, finish, timing)
         return Outcome(
             status=response.status,
-            headers=[*response.headers, *tollgate_headers(call.request_id, record)],
+            headers=[*response.headers, *tollgate_headers(call.request_id, record), *_limit_headers(call)],
             content_type=content_type,
             body=body,
             parsed=parsed,
             record=record,
         )
+
+
+def _limit_headers(call: GatewayCall) -> tuple[tuple[str, str], ...]:
+    return call.ticket.headers if call.ticket is not None else ()
 
 
 def _buffered_status(

@@ -6,12 +6,14 @@ append is a single write. When it returns, the record survives a crash of this p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from tollgate.core.clock import Clock
 from tollgate.gateway.call import GatewayCall
 from tollgate.gateway.metrics import GatewayMetrics
+from tollgate.gateway.ticket import Ticket
 from tollgate.pricing.prices import Cost, PriceBook
 from tollgate.pricing.usage import NormalizedUsage
 from tollgate.providers.base import MeterResult
@@ -54,7 +56,9 @@ class Recorder:
         state: LiveState,
         clock: Clock,
         metrics: GatewayMetrics,
+        settle: Callable[[Ticket, UsageRecord], None] | None = None,
     ) -> None:
+        self._settle = settle
         self._sink = sink
         self._prices = prices
         self._state = state
@@ -104,6 +108,8 @@ class Recorder:
             metadata=dict(tags.metadata),
         )
         self._sink.append(record)
+        if call.ticket is not None and self._settle is not None:
+            self._settle(call.ticket, record)
         self._observe(record, now - call.started)
         return record
 

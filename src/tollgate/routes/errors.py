@@ -12,6 +12,7 @@ from tollgate.routes.http import json_response
 _OPENAI_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    402: "insufficient_quota",
     403: "permission_error",
     404: "not_found_error",
     409: "conflict_error",
@@ -19,7 +20,7 @@ _OPENAI_TYPES = {
     422: "invalid_request_error",
     429: "rate_limit_error",
 }
-_ANTHROPIC_TYPES = {**_OPENAI_TYPES, 413: "request_too_large", 529: "overloaded_error"}
+_ANTHROPIC_TYPES = {**_OPENAI_TYPES, 402: "billing_error", 413: "request_too_large", 529: "overloaded_error"}
 _GOOGLE_STATUS = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -41,7 +42,8 @@ def _status(error: TollgateError) -> int:
 
 def _headers(error: TollgateError) -> list[tuple[str, str]]:
     retry = error.details.get("retryAfter") if error.details else None
-    return [("retry-after", str(retry))] if retry is not None else []
+    headers = [("retry-after", str(retry))] if retry is not None else []
+    return [*headers, *error.headers]
 
 
 def native_error(error: TollgateError) -> Response:
@@ -102,6 +104,7 @@ def cohere_error(error: TollgateError) -> Response:
 _AWS_TYPES = {
     400: "ValidationException",
     401: "UnrecognizedClientException",
+    402: "ServiceQuotaExceededException",
     403: "AccessDeniedException",
     404: "ResourceNotFoundException",
     413: "ValidationException",

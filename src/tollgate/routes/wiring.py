@@ -16,11 +16,13 @@ from tollgate.gateway.upstream import Transport
 from tollgate.pricing.prices import PriceBook
 from tollgate.services.analytics.overview import Overviews
 from tollgate.services.analytics.usage import UsageAnalytics
+from tollgate.services.budgets.service import BudgetService
 from tollgate.services.credentials import CredentialService
 from tollgate.services.ingest import IngestService
 from tollgate.services.keys import KeyService
 from tollgate.services.prices import PriceService
 from tollgate.services.state import LiveState
+from tollgate.services.webhooks.runtime import Webhooks
 from tollgate.services.workspaces import WorkspaceService
 from tollgate.store.journal import Journal
 from tollgate.store.repos import Store
@@ -45,6 +47,8 @@ class AppContext:
     ingest: IngestService
     usage_analytics: UsageAnalytics
     overviews: Overviews
+    webhooks: Webhooks
+    budgets: BudgetService
     redis_ping: Callable[[], Awaitable[object]] | None = None
     started_monotonic: float = 0.0
 

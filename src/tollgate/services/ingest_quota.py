@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import ClassVar, Protocol
 
-from tollgate.core.errors import CallerError
+from tollgate.core.errors import PaymentRequired
 
 
-class QuotaExceeded(CallerError):
-    """The workspace's plan allows no more events now."""
+class QuotaExceeded(PaymentRequired):
+    """The workspace's plan allows no more requests or events this month."""
 
-    status: ClassVar[int] = 402
     default_code: ClassVar[str] = "quota_exceeded"
 
 

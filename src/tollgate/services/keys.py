@@ -18,8 +18,9 @@ from tollgate.core.clock import Clock
 from tollgate.core.errors import BadRequest, NotFound
 from tollgate.core.ids import IdFactory
 from tollgate.services.credentials import supported_spec
+from tollgate.services.limits.plans import parse_limits
 from tollgate.services.state import LiveState, hash_key
-from tollgate.store.records import DEFAULT_SCOPES, SCOPES, GatewayKey, KeyStatus
+from tollgate.store.records import DEFAULT_SCOPES, SCOPES, GatewayKey, KeyStatus, Limits
 from tollgate.store.repos import Store
 
 KEY_PREFIX = "tg_"
@@ -80,6 +81,8 @@ def _checked_changes(changes: dict[str, Any]) -> dict[str, Any]:
         changes["allowed_providers"] = validate_providers(changes["allowed_providers"])
     if "allowed_models" in changes:
         changes["allowed_models"] = validate_models(changes["allowed_models"])
+    if "limits" in changes:
+        changes["limits"] = parse_limits(changes["limits"], "limits", quota=False)
     return changes
 
 
@@ -118,6 +121,7 @@ class KeyService:
         metadata: Mapping[str, Any],
         allowed_providers: tuple[str, ...] | None = None,
         allowed_models: tuple[str, ...] | None = None,
+        limits: Limits | None = None,
     ) -> MintedKey:
         raw = mint_raw_key(self._random_bytes)
         now = self._clock.now()
@@ -135,6 +139,7 @@ class KeyService:
             allowed_providers=allowed_providers,
             allowed_models=allowed_models,
             metadata=dict(metadata),
+            limits=limits,
         )
         return MintedKey(key, raw)
 
@@ -148,6 +153,7 @@ class KeyService:
         metadata: Mapping[str, Any] | None = None,
         allowed_providers: Sequence[str] | None = None,
         allowed_models: Sequence[str] | None = None,
+        limits: object = None,
     ) -> MintedKey:
         minted = self._new_key(
             workspace_id,
@@ -157,6 +163,7 @@ class KeyService:
             metadata or {},
             validate_providers(allowed_providers),
             validate_models(allowed_models),
+            parse_limits(limits, "limits", quota=False),
         )
         await self._store.keys.create(minted.key)
         await self._changed()
@@ -207,6 +214,7 @@ class KeyService:
             current.metadata,
             current.allowed_providers,
             current.allowed_models,
+            current.limits,
         )
         rotated = await self._store.keys.rotate(workspace_id, key_id, minted.key, self._clock.now())
         if rotated is None:

@@ -1,4 +1,5 @@
-"""Everything the hot path needs, served from memory: keys, credentials, price overrides.
+"""Everything the hot path needs, served from memory: keys, credentials, price overrides,
+workspace limits and time zones, budgets.
 
 One generation read per request (``ensure_fresh``) decides whether this worker's copy is
 current; when any worker or instance changed something, the copy is reloaded before use.
@@ -12,6 +13,7 @@ import asyncio
 import hashlib
 from collections.abc import Callable
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from tollgate.core import jsonx
 from tollgate.core.clock import Clock
@@ -19,11 +21,15 @@ from tollgate.core.errors import BadRequest, StateUnavailable, Unauthorized
 from tollgate.pricing.prices import ModelPrice
 from tollgate.providers.endpoints import base_url
 from tollgate.providers.registry import ProviderSpec
+from tollgate.services.analytics.periods import workspace_zone
 from tollgate.services.changes import ChangeFeed
 from tollgate.services.credentials_base import ResolvedCredential, sealing_context
+from tollgate.services.limits.plans import workspace_limits
 from tollgate.services.sealing import Keyring
-from tollgate.store.records import GatewayKey, PriceOverride, ProviderCredential
+from tollgate.store.records import Budget, GatewayKey, Limits, PriceOverride, ProviderCredential
 from tollgate.store.repos import Store
+
+_UTC = ZoneInfo("UTC")
 
 
 def hash_key(raw: str) -> str:
@@ -60,6 +66,9 @@ class LiveState:
         self._revoked: frozenset[str] = frozenset()
         self._credentials: dict[tuple[str, str], list[ProviderCredential]] = {}
         self._prices: dict[tuple[str, str, str], ModelPrice] = {}
+        self._limits: dict[str, Limits] = {}
+        self._zones: dict[str, ZoneInfo] = {}
+        self._budgets: dict[str, tuple[Budget, ...]] = {}
 
     @property
     def keyring(self) -> Keyring:
@@ -82,7 +91,16 @@ class LiveState:
                 (row.workspace_id, row.provider, row.model): _model_price(row)
                 for row in await self._store.prices.list_all()
             }
+            settings = await self._store.workspaces.settings_of_all()
+            budgets: dict[str, list[Budget]] = {}
+            for budget in await self._store.budgets.list_all():
+                budgets.setdefault(budget.workspace_id, []).append(budget)
             self._keys, self._revoked, self._credentials, self._prices = keys, revoked, credentials, prices
+            self._limits = {
+                ws: limits for ws, s in settings.items() if not (limits := workspace_limits(s)).empty
+            }
+            self._zones = {ws: workspace_zone(s) for ws, s in settings.items() if s.get("timeZone")}
+            self._budgets = {ws: tuple(items) for ws, items in budgets.items()}
             self._generation = generation
 
     async def ensure_fresh(self) -> None:
@@ -164,3 +182,14 @@ class LiveState:
 
     def price_override(self, workspace_id: str, provider: str, model: str) -> ModelPrice | None:
         return self._prices.get((workspace_id, provider, model))
+
+    def limits_of(self, workspace_id: str) -> Limits | None:
+        """The workspace's plan limits with its overrides; None when it has none."""
+        return self._limits.get(workspace_id)
+
+    def zone_of(self, workspace_id: str) -> ZoneInfo:
+        """The workspace's time zone (UTC unless its settings name one)."""
+        return self._zones.get(workspace_id) or _UTC
+
+    def budgets_of(self, workspace_id: str) -> tuple[Budget, ...]:
+        return self._budgets.get(workspace_id, ())

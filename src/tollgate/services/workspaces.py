@@ -9,6 +9,7 @@ from tollgate.core.clock import Clock
 from tollgate.core.errors import BadRequest, NotFound
 from tollgate.core.ids import IdFactory
 from tollgate.services.analytics.periods import zone_named
+from tollgate.services.limits.plans import check_workspace_settings
 from tollgate.services.retention import retention_days
 from tollgate.services.state import LiveState
 from tollgate.store.records import Workspace
@@ -27,13 +28,15 @@ def _name(value: object) -> str:
 
 def _settings(value: object) -> dict[str, Any]:
     """Settings are free-form, except the ones tollgate reads: ``timeZone`` (an IANA name; dates in
-    analytics are this zone's) and ``retentionDays`` (how long raw usage rows are kept)."""
+    analytics and budget periods are this zone's), ``retentionDays`` (how long raw usage rows are
+    kept), ``plan`` and ``limits`` (rate limits and quota, ``services/limits/plans``)."""
     if not isinstance(value, Mapping):
         raise BadRequest("settings must be an object", code="invalid_settings")
     if "timeZone" in value:
         zone_named(value["timeZone"])
     if "retentionDays" in value:
         retention_days(value)
+    check_workspace_settings(value)
     return dict(value)
 
 
@@ -54,6 +57,8 @@ class WorkspaceService:
             settings=_settings(settings) if settings is not None else {},
         )
         await self._store.workspaces.create(workspace)
+        if workspace.settings:
+            await self._state.changed()
         return workspace
 
     async def get(self, workspace_id: str) -> Workspace:
@@ -75,6 +80,8 @@ class WorkspaceService:
         )
         if updated is None:
             raise NotFound(f"workspace {workspace_id} not found", code="workspace_not_found")
+        if "settings" in body:
+            await self._state.changed()  # limits and the time zone are served from memory
         return updated
 
     async def delete(self, workspace_id: str) -> None:

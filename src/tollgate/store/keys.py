@@ -25,13 +25,26 @@ from tollgate.store._base import (
     translate_integrity,
 )
 from tollgate.store.db import write_transaction
-from tollgate.store.records import GatewayKey, KeyStatus
+from tollgate.store.records import LIMIT_FIELDS, GatewayKey, KeyStatus, Limits
 from tollgate.store.schema import gateway_keys as t
 from tollgate.store.schema import workspaces
 
 KeyList = list[GatewayKey]
 
 _JSON_LISTS = ("scopes", "allowed_providers", "allowed_models")
+
+
+def limits_row(limits: Limits | None) -> dict[str, int] | None:
+    """A key's limits as stored: the set fields only; no limits at all is NULL."""
+    if limits is None or limits.empty:
+        return None
+    return {name: value for name in LIMIT_FIELDS if (value := getattr(limits, name)) is not None}
+
+
+def _limits(value: Any) -> Limits | None:
+    if not value:
+        return None
+    return Limits(**{name: int(v) for name, v in value.items() if name in LIMIT_FIELDS})
 
 
 def _to_key(row: Row[Any]) -> GatewayKey:
@@ -49,6 +62,7 @@ def _to_key(row: Row[Any]) -> GatewayKey:
         allowed_providers=as_tuple(row.allowed_providers),
         allowed_models=as_tuple(row.allowed_models),
         metadata=row.metadata,
+        limits=_limits(row.limits),
     )
 
 
@@ -67,6 +81,7 @@ def _values(key: GatewayKey) -> dict[str, Any]:
         "allowed_providers": as_list(key.allowed_providers),
         "allowed_models": as_list(key.allowed_models),
         "metadata": as_dict(key.metadata),
+        "limits": limits_row(key.limits),
     }
 
 
@@ -122,6 +137,7 @@ class KeyRepository(Repository):
         allowed_providers: Sequence[str] | Unset | None = UNSET,
         allowed_models: Sequence[str] | Unset | None = UNSET,
         metadata: Mapping[str, Any] | Unset = UNSET,
+        limits: Limits | Unset | None = UNSET,
     ) -> GatewayKey | None:
         """Apply the given changes; None when the key is not in the workspace."""
         values: dict[str, Any] = changes(
@@ -137,6 +153,8 @@ class KeyRepository(Repository):
                 values[column] = as_list(values[column])
         if not isinstance(metadata, Unset):
             values["metadata"] = as_dict(metadata)
+        if not isinstance(limits, Unset):
+            values["limits"] = limits_row(limits)
         values["updated_at"] = updated_at
         query = (
             update(t)

@@ -23,6 +23,28 @@ class Workspace:
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """Rate limits and a monthly quota; ``None`` means no limit of that kind."""
+
+    requests_per_minute: int | None = None
+    requests_per_day: int | None = None
+    tokens_per_minute: int | None = None
+    monthly_requests: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, name) is None for name in LIMIT_FIELDS)
+
+
+LIMIT_FIELDS: tuple[str, ...] = (
+    "requests_per_minute",
+    "requests_per_day",
+    "tokens_per_minute",
+    "monthly_requests",
+)
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayKey:
     id: str
     workspace_id: str
@@ -37,6 +59,7 @@ class GatewayKey:
     allowed_providers: tuple[str, ...] | None = None
     allowed_models: tuple[str, ...] | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    limits: Limits | None = None  # the key's own limits, on top of its workspace's
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +90,29 @@ class PriceOverride:
     output_per_mtok: str
     cache_read_per_mtok: str | None
     cache_write_per_mtok: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+BudgetScope = Literal["workspace", "key", "feature", "customer"]
+BudgetPeriod = Literal["daily", "weekly", "monthly", "total"]
+BudgetAction = Literal["block", "alert"]
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """A spending cap over a period, for the calls of a workspace, a key, a feature or an end
+    customer. ``thresholds`` are fractions of the limit that raise ``budget.alert``."""
+
+    id: str
+    workspace_id: str
+    name: str | None
+    scope_type: BudgetScope
+    scope_id: str | None  # None for the workspace scope
+    period: BudgetPeriod
+    limit_nanos: int
+    thresholds: tuple[float, ...]
+    action: BudgetAction
     created_at: datetime
     updated_at: datetime
 

@@ -11,12 +11,15 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tollgate.store.budgets import BudgetRepository
 from tollgate.store.credentials import CredentialRepository
 from tollgate.store.db import create_engine
 from tollgate.store.keys import KeyRepository
 from tollgate.store.prices import PriceRepository
 from tollgate.store.rollup_queries import RollupRepository
+from tollgate.store.spend import SpendRepository
 from tollgate.store.usage import UsageRepository
+from tollgate.store.webhooks import WebhookStore
 from tollgate.store.workspaces import WorkspaceRepository
 
 
@@ -31,6 +34,9 @@ class Store:
         self.prices = PriceRepository(engine)
         self.usage = UsageRepository(engine)
         self.rollups = RollupRepository(engine)
+        self.webhooks = WebhookStore(engine)
+        self.budgets = BudgetRepository(engine)
+        self.spend = SpendRepository(engine)
 
     @property
     def dialect(self) -> str:

@@ -120,6 +120,7 @@ gateway_keys = Table(
     Column("allowed_providers", json_type(), nullable=True),
     Column("allowed_models", json_type(), nullable=True),
     Column("metadata", json_type(), nullable=False),
+    Column("limits", json_type(), nullable=True),
     Index("ix_gateway_keys_workspace", "workspace_id", "created_at"),
 )
 
@@ -153,6 +154,22 @@ price_overrides = Table(
     Column("cache_write_per_mtok", String(64), nullable=True),
     *_timestamps(),
     UniqueConstraint("workspace_id", "provider", "model"),
+)
+
+budgets = Table(
+    "budgets",
+    metadata,
+    _id(primary_key=True),
+    _workspace_fk(),
+    Column("name", Text, nullable=True),
+    Column("scope_type", String(16), nullable=False),
+    Column("scope_id", Text, nullable=True),
+    Column("period", String(16), nullable=False),
+    Column("limit_nanos", BigInteger, nullable=False),
+    Column("thresholds", json_type(), nullable=False),
+    Column("action", String(16), nullable=False),
+    *_timestamps(),
+    Index("ix_budgets_workspace", "workspace_id", "created_at"),
 )
 
 # No foreign keys here on purpose: the usage writer replays journal batches, and one row that
@@ -278,4 +295,68 @@ daily_rollup_tables: Mapping[str, Table] = MappingProxyType(
         cube: _rollup_table(f"usage_rollups_{cube}_daily", ("shift", "day"), ROLLUP_CUBES[cube])
         for cube in ROLLUP_DAILY_CUBES
     }
+)
+
+# Webhooks (``tollgate.services.webhooks``): endpoints, the outbox of events, one delivery per
+# (event, endpoint) and a log of every attempt. An endpoint's ``secrets`` is a JSON list of
+# ``{"sealed": <tgs1…>, "expiresAt": <ISO 8601> | null}``, newest first: a rotated-out secret keeps
+# signing until it expires. An event's ``payload`` is JSON *text*, not JSONB: it holds the exact
+# bytes that are signed and sent, the same on every retry. A delivery is due when it is pending,
+# its ``next_attempt_at`` has come and no worker holds its lease (``locked_until``/``lease_id``).
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    _id(primary_key=True),
+    _workspace_fk(),
+    Column("url", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("enabled_events", json_type(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("secrets", json_type(), nullable=False),
+    Column("secret_preview", String(16), nullable=False),
+    *_timestamps(),
+    Column("deleted_at", UtcDateTime(), nullable=True),
+    Index("ix_webhook_endpoints_workspace", "workspace_id", "created_at"),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    _id(primary_key=True),
+    _workspace_fk(),
+    Column("event", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_webhook_events_workspace", "workspace_id", "created_at"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    _id(primary_key=True),
+    _workspace_fk(),
+    Column("endpoint_id", String(ID_LENGTH), ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("event_id", String(ID_LENGTH), ForeignKey("webhook_events.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
+    Column("locked_until", UtcDateTime(), nullable=True),
+    Column("lease_id", String(ID_LENGTH), nullable=True),
+    *_timestamps(),
+    Index("ix_webhook_deliveries_endpoint", "workspace_id", "endpoint_id", "created_at", "id"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    _id(primary_key=True),
+    _workspace_fk(),
+    Column("delivery_id", String(ID_LENGTH), ForeignKey("webhook_deliveries.id"), nullable=False),
+    Column("attempted_at", UtcDateTime(), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("http_status", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+    Index("ix_webhook_attempts_delivery", "workspace_id", "delivery_id", "attempted_at"),
 )

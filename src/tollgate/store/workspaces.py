@@ -55,6 +55,12 @@ class WorkspaceRepository(Repository):
             row = (await conn.execute(query)).first()
         return None if row is None else _to_workspace(row)
 
+    async def settings_of_all(self) -> dict[str, Mapping[str, Any]]:
+        """The settings of every workspace that is not deleted (what ``LiveState`` serves)."""
+        query = select(t.c.id, t.c.settings).where(t.c.deleted_at.is_(None))
+        async with self._engine.connect() as conn:
+            return {row.id: row.settings for row in (await conn.execute(query)).all()}
+
     async def list(self, limit: int = 50, cursor: str | None = None) -> WorkspacePage:
         """Oldest first by (created_at, id); ``next_cursor`` is None on the last page."""
         check_limit(limit)

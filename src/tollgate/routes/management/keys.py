@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from tollgate.routes.management.auth import Principal, principal, workspace_for
 from tollgate.routes.management.schemas import KeyIn, KeyOut, KeyPatch, MintedKeyOut, Page
 from tollgate.routes.wiring import context_of
+from tollgate.services.limits.plans import limits_json
 from tollgate.store.records import GatewayKey
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -22,6 +23,7 @@ _PATCH_FIELDS = {
     "allowedProviders": "allowed_providers",
     "allowedModels": "allowed_models",
     "metadata": "metadata",
+    "limits": "limits",
 }
 
 
@@ -39,6 +41,7 @@ def key_json(key: GatewayKey, raw: str | None = None) -> dict[str, Any]:
         "allowedProviders": list(key.allowed_providers) if key.allowed_providers is not None else None,
         "allowedModels": list(key.allowed_models) if key.allowed_models is not None else None,
         "metadata": dict(key.metadata),
+        "limits": limits_json(key.limits, quota=False),
     }
     if raw is not None:
         data["key"] = raw
@@ -56,6 +59,7 @@ async def create_key(body: KeyIn, request: Request, who: Who) -> dict[str, Any]:
         metadata=body.metadata,
         allowed_providers=body.allowedProviders,
         allowed_models=body.allowedModels,
+        limits=body.limits,
     )
     return key_json(minted.key, minted.raw)
 

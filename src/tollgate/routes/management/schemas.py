@@ -47,6 +47,11 @@ class KeyIn(_In):
         default=None, description="Models this key may call (default: all)."
     )
     metadata: dict[str, Any] | None = None
+    limits: Any = Field(
+        default=None,
+        description="The key's own rate limits: requestsPerMinute, requestsPerDay, tokensPerMinute "
+        "(positive integers; null or absent: no limit of that kind for this key).",
+    )
 
 
 class KeyPatch(_In):
@@ -57,6 +62,11 @@ class KeyPatch(_In):
     allowedProviders: list[str] | None = None
     allowedModels: list[str] | None = None
     metadata: dict[str, Any] | None = None
+    limits: Any = Field(
+        default=None,
+        description="The key's own rate limits: requestsPerMinute, requestsPerDay, tokensPerMinute "
+        "(positive integers; null or absent: no limit of that kind for this key).",
+    )
 
 
 class KeyOut(BaseModel):
@@ -72,6 +82,7 @@ class KeyOut(BaseModel):
     allowedProviders: list[str] | None
     allowedModels: list[str] | None
     metadata: dict[str, Any]
+    limits: dict[str, int | None] | None
 
 
 class MintedKeyOut(KeyOut):

@@ -155,6 +155,6 @@ class RedisLedger:
         with redis_unreachable():
             async with self._redis.pipeline(transaction=False) as pipe:
                 for account in accounts:
-                    pipe.hmget(self._prefix + account.key, "used", "held")
+                    _queued = pipe.hmget(self._prefix + account.key, "used", "held")  # runs on execute
                 replies = await pipe.execute()
         return tuple(None if used is None else Balance(int(used), int(held or 0)) for used, held in replies)

@@ -1,0 +1,42 @@
+"""Budget periods in the workspace's time zone: a day, a week from Monday, a calendar month, or
+all time (a prepaid cap that never resets)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Final
+
+from tollgate.store.records import BudgetPeriod
+
+PERIODS: Final = ("daily", "weekly", "monthly", "total")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    label: str  # names the period in ledger keys: 2026-12-03, 2026-W49, 2026-12, total
+    start: datetime | None  # UTC; None for all time
+    end: datetime | None
+
+
+def _local_midnight(day: date, zone: tzinfo) -> datetime:
+    return datetime.combine(day, time(), zone).astimezone(UTC)
+
+
+def window(period: BudgetPeriod, now: datetime, zone: tzinfo) -> Window:
+    if period == "total":
+        return Window("total", None, None)
+    today = now.astimezone(zone).date()
+    if period == "daily":
+        first, following = today, today + timedelta(days=1)
+        label = first.isoformat()
+    elif period == "weekly":
+        first = today - timedelta(days=today.weekday())
+        following = first + timedelta(days=7)
+        year, week, _ = first.isocalendar()
+        label = f"{year}-W{week:02d}"
+    else:
+        first = today.replace(day=1)
+        following = (first + timedelta(days=32)).replace(day=1)
+        label = f"{first.year}-{first.month:02d}"
+    return Window(label, _local_midnight(first, zone), _local_midnight(following, zone))
