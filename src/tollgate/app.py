@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -31,11 +32,13 @@ from tollgate.gateway.admission import Admission, HoldPolicy
 from tollgate.gateway.metrics import GatewayMetrics
 from tollgate.gateway.pipeline import Gateway
 from tollgate.gateway.recorder import Recorder
+from tollgate.gateway.rejections import RejectedCredentials
 from tollgate.gateway.upstream import AiohttpTransport, Timeouts, Transport
 from tollgate.pricing.prices import PriceBook
 from tollgate.routes import anthropic_door, chat, ingest, openai_door, ops, proxy, seed_compat
 from tollgate.routes.errors import native_error
 from tollgate.routes.management import (
+    alerts,
     analytics,
     budgets,
     credentials,
@@ -49,6 +52,8 @@ from tollgate.routes.management import (
 from tollgate.routes.management.webhooks import router as webhooks_router
 from tollgate.routes.middleware import RequestIdMiddleware
 from tollgate.routes.wiring import AppContext
+from tollgate.services.alerts.anomaly import Policy
+from tollgate.services.alerts.detector import AlertDetector
 from tollgate.services.analytics.overview import Overviews
 from tollgate.services.analytics.usage import UsageAnalytics
 from tollgate.services.budgets.accounts import Books
@@ -180,7 +185,9 @@ async def _build(
         stack.push_async_callback(aiohttp_transport.close)
         transport = aiohttp_transport
     if settings.retention_interval > 0:
-        await _start_retention(stack, Pruner(store, clock), settings.retention_interval)
+        await _start_background(
+            stack, "tollgate-retention", Pruner(store, clock).run, settings.retention_interval
+        )
     price_book = PriceBook()
     books = Books(ledger, store.spend, clock)
     admission = Admission(
@@ -188,7 +195,13 @@ async def _build(
     )
     stack.push_async_callback(admission.aclose)
     recorder = Recorder(journal, price_book, state, clock, metrics, settle=admission.settle)
-    gateway = Gateway(state, transport, recorder, clock, ids, metrics, admission)
+    if settings.alert_interval_seconds > 0:
+        detector = AlertDetector(
+            store, clock, ids, _anomaly_policy(settings), webhooks.notifier, admission.drain_unchecked
+        )
+        await _start_background(stack, "tollgate-alerts", detector.run, settings.alert_interval_seconds)
+    rejections = RejectedCredentials(webhooks.notifier, clock.monotonic)
+    gateway = Gateway(state, transport, recorder, clock, ids, metrics, admission, rejections)
     return AppContext(
         settings=settings,
         clock=clock,
@@ -231,9 +244,23 @@ def _hold_policy(settings: Settings) -> HoldPolicy:
     )
 
 
-async def _start_retention(stack: AsyncExitStack, pruner: Pruner, interval: float) -> None:
+def _anomaly_policy(settings: Settings) -> Policy:
+    return Policy(
+        factor=settings.anomaly_factor,
+        floor_nanos=usd_to_nanos(parse_usd(settings.anomaly_min_usd)),
+        days=settings.anomaly_baseline_days,
+    )
+
+
+async def _start_background(
+    stack: AsyncExitStack,
+    name: str,
+    run: Callable[[float, asyncio.Event], Coroutine[Any, Any, None]],
+    interval: float,
+) -> None:
+    """Run ``run(interval, stop)`` until the app stops."""
     stop = asyncio.Event()
-    task = asyncio.create_task(pruner.run(interval, stop), name="tollgate-retention")
+    task = asyncio.create_task(run(interval, stop), name=name)
 
     async def halt() -> None:
         stop.set()
@@ -286,6 +313,7 @@ def create_app(
         me.router,
         webhooks_router,
         budgets.router,
+        alerts.router,
     ):
         app.include_router(router)
     for module in (ops, proxy, chat, openai_door, anthropic_door, seed_compat, ingest):

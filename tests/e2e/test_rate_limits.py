@@ -154,7 +154,7 @@ def test_token_limits_reserve_an_estimate_and_settle_to_the_real_count(tenant: T
 def test_the_monthly_quota_answers_402_on_proxy_and_ingest(tenant: Tenant) -> None:
     assert set_workspace(tenant, {"limits": {"monthlyRequests": 2}}).status_code == 200
     assert chat(tenant).status_code == 200
-    event = {"provider": "openai", "model": "gpt-4o-mini", "inputTokens": 10, "outputTokens": 5}
+    event = {"provider": "openai", "model": "gpt-4o-mini", "prompt_tokens": 10, "completion_tokens": 5}
     ingested = httpx2.post(tenant.url + "/api/ingest", json=event, headers=tenant.headers(), timeout=30)
     assert ingested.status_code == 201, ingested.text
     refused = chat(tenant)
@@ -213,12 +213,14 @@ def test_when_redis_cannot_count_calls_fail_open_or_closed(
     tmp_path: Path, sim_server: SimulatorServer, sim: Simulator, fail_open: bool
 ) -> None:
     """Redis answers but cannot run the limit script (here: a counter key of the wrong type, as a
-    full or broken Redis would fail a write): by default calls go through unchecked and are
-    counted in /metrics; with ``limits_fail_open`` off they are refused with 503."""
+    full or broken Redis would fail a write): by default calls go through unchecked, counted in
+    /metrics and raised as an alert; with ``limits_fail_open`` off they are refused with 503."""
     redis_url = os.environ.get("TOLLGATE_TEST_REDIS_URL", "").strip()
     if not redis_url:
         pytest.skip("Redis tests skipped: set TOLLGATE_TEST_REDIS_URL to run them")
-    with running_gateway(tmp_path / "home", redis_url=redis_url, limits_fail_open=fail_open) as server:
+    with running_gateway(
+        tmp_path / "home", redis_url=redis_url, limits_fail_open=fail_open, alert_interval_seconds=0.1
+    ) as server:
         tenant = make_tenant(server, sim_server.root)
         limit_key(tenant, {"requestsPerMinute": 100})
         counter = f"tollgate:limits:{{{tenant.workspace_id}}}:k:{tenant.key_id}:rpm"
@@ -238,3 +240,12 @@ def test_when_redis_cannot_count_calls_fail_open_or_closed(
             assert answer.status_code == 503
             assert answer.json()["error"]["code"] == "state_unavailable"
         assert chat(tenant).status_code == 200, "counting resumes once Redis can"
+        if fail_open:  # raised as an alert, resolved after a pass without unchecked calls
+            deadline = time.monotonic() + 10
+            alerts: list[dict[str, Any]] = []
+            while time.monotonic() < deadline:
+                alerts = tenant.admin("GET", "/v1/alerts").json()["data"]
+                if alerts and alerts[0]["status"] == "resolved":
+                    break
+                time.sleep(0.05)
+            assert [(a["kind"], a["status"]) for a in alerts] == [("limits_unavailable", "resolved")]

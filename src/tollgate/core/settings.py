@@ -49,6 +49,12 @@ class Settings:
     hold_output_tokens: int = 4096  # a budget hold's output when the request sets no max_tokens
     hold_unpriced_usd: str = "0.05"  # a budget hold for a model without a known price
     hold_ttl_seconds: float = 3600.0  # an unsettled hold (its process died) is dropped after this
+    # Anomaly alerts: seconds between passes (0: off), how many times the baseline is a spike, the
+    # least spend that can be one, and the days the baseline is learned from.
+    alert_interval_seconds: float = 300.0
+    anomaly_factor: float = 3.0
+    anomaly_min_usd: str = "1.00"
+    anomaly_baseline_days: int = 7
     log_level: str = "info"
     access_log: bool = False
     workers: int = 1

@@ -123,6 +123,7 @@ class Admission:
         self._events = events
         self._tasks: set[asyncio.Task[None]] = set()
         self._warned_at: float | None = None
+        self._unchecked: set[str] = set()  # workspaces admitted unchecked since last drained
 
     async def admit(self, call: GatewayCall) -> Ticket | None:
         """Reserve what the call may use, or raise ``RateLimited`` (429), ``QuotaExceeded`` or
@@ -148,13 +149,13 @@ class Admission:
         try:
             headers = await self._take(takes)
         except StateUnavailable:
-            self._unavailable()
+            self._unavailable(call.workspace_id)
             return None
         lines, owners = self._lines(call, workspace_limits, budgets, estimate_in, estimate_out)
         try:
             reservation = await self._books.reserve(call.request_id, lines, self._policy.ttl_ms)
         except StateUnavailable:
-            self._unavailable()
+            self._unavailable(call.workspace_id)
             lines, owners = [], []
         else:
             if reservation.missing:
@@ -255,9 +256,11 @@ class Admission:
         except StateUnavailable:
             pass  # the units come back with time
 
-    def _unavailable(self) -> None:
+    def _unavailable(self, workspace_id: str) -> None:
         policy = "open" if self._policy.fail_open else "closed"
         self._metrics.limits_unavailable.labels(policy).inc()
+        if self._policy.fail_open:
+            self._unchecked.add(workspace_id)
         now = self._clock.monotonic()
         if self._warned_at is None or now - self._warned_at >= _WARN_EVERY_S:
             self._warned_at = now
@@ -316,6 +319,11 @@ class Admission:
                     self._events.emit(workspace_id, "budget.alert", _budget_data(budget, result, threshold))
             if result.used_before < budget.limit_nanos <= result.used_after:
                 self._events.emit(workspace_id, "budget.exceeded", _budget_data(budget, result, None))
+
+    def drain_unchecked(self) -> set[str]:
+        """The workspaces whose calls were admitted unchecked since the last drain (for alerts)."""
+        drained, self._unchecked = self._unchecked, set()
+        return drained
 
     async def aclose(self) -> None:
         """Let pending settlements finish (on shutdown)."""

@@ -21,6 +21,7 @@ from tollgate.gateway.estimate import estimate_usage
 from tollgate.gateway.metrics import GatewayMetrics
 from tollgate.gateway.prepare import build_upstream_request, inject_stream_usage, wants_stream_usage_injection
 from tollgate.gateway.recorder import Finish, Recorder, Timing
+from tollgate.gateway.rejections import RejectedCredentials
 from tollgate.gateway.relay import Relay
 from tollgate.gateway.upstream import Transport, UpstreamResponse
 from tollgate.providers.base import MeterResult, Operation
@@ -55,9 +56,11 @@ class Gateway:
         ids: IdFactory,
         metrics: GatewayMetrics,
         admission: Admission | None = None,
+        rejections: RejectedCredentials | None = None,
     ) -> None:
         self.state = state
         self._admission = admission
+        self._rejections = rejections
         self.authorizer = Authorizer(transport, clock)
         self._recorder = recorder
         self._clock = clock
@@ -117,6 +120,8 @@ class Gateway:
         )
         if response.status >= 400:
             self._metrics.upstream_errors.labels(call.spec.id, f"http_{response.status}").inc()
+            if response.status == 401 and self._rejections is not None:
+                self._rejections.rejected(credential.credential, response.status, call.request_id)
         content_type = next((v for k, v in response.headers if k == "content-type"), "application/json")
         request_bytes = len(request.body or b"")
         if "text/event-stream" in content_type or (call.stream and response.status < 400):

@@ -117,6 +117,30 @@ class Budget:
     updated_at: datetime
 
 
+AlertKind = Literal["anomaly", "limits_unavailable"]
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Something a workspace's owners should look at, open until it clears (then resolved)."""
+
+    id: str
+    workspace_id: str
+    kind: AlertKind
+    scope_type: str  # workspace | key | feature
+    scope_id: str | None
+    status: Literal["open", "resolved"]
+    opened_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def open_key(self) -> str:
+        """What makes an open alert the same alert (one open at a time)."""
+        return f"{self.kind}:{self.scope_type}:{self.scope_id or ''}"
+
+
 @dataclass(frozen=True, slots=True)
 class UsageRecord:
     """One row per call through any door. No prompt or completion text, ever."""

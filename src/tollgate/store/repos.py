@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tollgate.store.alerts import AlertRepository
 from tollgate.store.budgets import BudgetRepository
 from tollgate.store.credentials import CredentialRepository
 from tollgate.store.db import create_engine
@@ -37,6 +38,7 @@ class Store:
         self.webhooks = WebhookStore(engine)
         self.budgets = BudgetRepository(engine)
         self.spend = SpendRepository(engine)
+        self.alerts = AlertRepository(engine)
 
     @property
     def dialect(self) -> str:

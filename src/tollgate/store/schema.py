@@ -172,6 +172,26 @@ budgets = Table(
     Index("ix_budgets_workspace", "workspace_id", "created_at"),
 )
 
+# ``open_key`` is set while an alert is open and NULL once resolved: the unique constraint keeps
+# one open alert per (workspace, kind, scope) however many detectors race.
+alerts = Table(
+    "alerts",
+    metadata,
+    _id(primary_key=True),
+    _workspace_fk(),
+    Column("kind", String(32), nullable=False),
+    Column("scope_type", String(16), nullable=False),
+    Column("scope_id", Text, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("open_key", Text, nullable=True),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime(), nullable=True),
+    Column("data", json_type(), nullable=False),
+    UniqueConstraint("workspace_id", "open_key"),
+    Index("ix_alerts_workspace", "workspace_id", "opened_at"),
+)
+
 # No foreign keys here on purpose: the usage writer replays journal batches, and one row that
 # pointed at a missing parent must not block every record behind it. Ownership is still
 # enforced by scoping every read by workspace_id.

@@ -51,3 +51,31 @@ class SpendRepository(Repository):
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).one()
         return int(row[0]), int(row[1])
+
+    async def hourly(
+        self, workspace_id: str, scope_type: str, first_hour: int, last_hour: int
+    ) -> dict[str, dict[int, int]]:
+        """Cost per hour in ``[first_hour, last_hour]`` for each of the scope's values ('' is
+        the workspace itself, or calls without that tag); hours without cost are absent."""
+        cube, column = _SCOPE_CUBES[scope_type]
+        table = rollup_tables[cube]
+        scope = table.c[column] if column is not None else None
+        columns = [table.c.hour, func.sum(table.c.cost_nanos)]
+        query = select(*(columns if scope is None else [scope, *columns])).where(
+            table.c.workspace_id == workspace_id, table.c.hour.between(first_hour, last_hour)
+        )
+        query = query.group_by(table.c.hour) if scope is None else query.group_by(scope, table.c.hour)
+        series: dict[str, dict[int, int]] = {}
+        async with self._engine.connect() as conn:
+            for row in (await conn.execute(query)).all():
+                value, hour, cost = ("", *row) if scope is None else row
+                if cost:
+                    series.setdefault(value, {})[int(hour)] = int(cost)
+        return series
+
+    async def active_workspaces(self, since_hour: int) -> list[str]:
+        """Workspaces with any usage since ``since_hour``."""
+        table = rollup_tables["model"]
+        query = select(table.c.workspace_id).where(table.c.hour >= since_hour).distinct()
+        async with self._engine.connect() as conn:
+            return list((await conn.execute(query)).scalars().all())

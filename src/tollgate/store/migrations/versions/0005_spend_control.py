@@ -1,4 +1,4 @@
-"""Spend control: a gateway key's own limits, and budgets.
+"""Spend control: a gateway key's own limits, budgets, and alerts.
 
 Revision ID: 0005
 Revises: 0004
@@ -47,9 +47,31 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_budgets"),
     )
     op.create_index("ix_budgets_workspace", "budgets", ["workspace_id", "created_at"])
+    op.create_table(
+        "alerts",
+        sa.Column("id", sa.String(64), nullable=False),
+        sa.Column("workspace_id", sa.String(64), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("scope_type", sa.String(16), nullable=False),
+        sa.Column("scope_id", sa.Text(), nullable=True),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("open_key", sa.Text(), nullable=True),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("data", _json(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"], ["workspaces.id"], name="fk_alerts_workspace_id_workspaces"
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_alerts"),
+        sa.UniqueConstraint("workspace_id", "open_key", name="uq_alerts_workspace_id_open_key"),
+    )
+    op.create_index("ix_alerts_workspace", "alerts", ["workspace_id", "opened_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_alerts_workspace", table_name="alerts")
+    op.drop_table("alerts")
     op.drop_index("ix_budgets_workspace", table_name="budgets")
     op.drop_table("budgets")
     with op.batch_alter_table("gateway_keys") as batch:
