@@ -189,7 +189,8 @@ async def _build(
             stack, "tollgate-retention", Pruner(store, clock).run, settings.retention_interval
         )
     price_book = PriceBook()
-    books = Books(ledger, store.spend, clock)
+    # Several workers without Redis each keep their own counters: each enforces its share.
+    books = Books(ledger, store.spend, clock, split=1 if settings.redis_url else settings.workers)
     admission = Admission(
         counters, books, state, price_book, clock, _hold_policy(settings), metrics, webhooks.notifier
     )
@@ -224,7 +225,8 @@ async def _build(
             store.workspaces,
             clock,
             ids,
-            ingest_quota or LedgerQuota(books, state, ids, fail_open=settings.limits_fail_open),
+            ingest_quota
+            or LedgerQuota(books, state, ids, webhooks.notifier, fail_open=settings.limits_fail_open),
         ),
         budgets=BudgetService(store, state, books, clock, ids),
         usage_analytics=UsageAnalytics(store),

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from redis import Redis
 
 from tests.support.gateway import Tenant, make_tenant, running_gateway
 from tests.support.webhook_receiver import scripted_receiver
@@ -292,3 +293,23 @@ def test_thresholds_and_the_limit_send_one_signed_webhook_each(
         assert Decimal(alert["currentSpendUsd"]) >= Decimal("0.005")
         assert Decimal(exceeded["currentSpendUsd"]) >= Decimal("0.01")
         assert payloads[0]["workspaceId"] == tenant.workspace_id
+
+
+def test_budget_spend_is_rebuilt_from_the_database_after_redis_loses_it(
+    tmp_path: Path, sim_server: SimulatorServer, sim: Simulator
+) -> None:
+    redis_url = _redis_or_skip("redis")
+    assert redis_url is not None
+    with running_gateway(tmp_path / "home", redis_url=redis_url) as server:
+        tenant = make_tenant(server, sim_server.root)
+        budget = create(tenant).json()
+        costs = [Decimal(chat(tenant).headers["x-tollgate-cost"]) for _ in range(3)]
+        total = format(sum(costs).normalize(), "f")
+        assert settled_spend(tenant, budget["id"], total)["currentSpend"] == total
+        server.flush()
+        with Redis.from_url(redis_url) as client:  # what a flush or a failover without persistence does
+            lost = list(client.scan_iter(match=f"tollgate:ledger:{{{tenant.workspace_id}}}*"))
+            assert lost
+            client.delete(*lost)
+        assert tenant.admin("GET", f"/v1/budgets/{budget['id']}").json()["currentSpend"] == total
+        assert chat(tenant).status_code == 200, "and calls are admitted against the rebuilt spend"

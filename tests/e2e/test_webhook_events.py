@@ -130,3 +130,42 @@ def test_a_synthetic_spend_spike_raises_exactly_one_anomaly(
         verify(hits[0].body, hits[0].signature or "", endpoint.json()["secret"])
         payload = json.loads(hits[0].body)
         assert payload["event"] == "anomaly.detected" and payload["data"]["alertId"] == alert["id"]
+
+
+def test_using_up_the_monthly_quota_is_announced_once(tmp_path: Path, sim_server: SimulatorServer) -> None:
+    with (
+        scripted_receiver() as receiver,
+        running_gateway(
+            tmp_path / "home", allow_private_webhooks=True, webhook_retry_base_seconds=0.2
+        ) as server,
+    ):
+        tenant = make_tenant(server, sim_server.root)
+        endpoint = tenant.admin(
+            "POST", "/v1/webhook-endpoints", json={"url": receiver.url("/quota"), "enabledEvents": ["*"]}
+        )
+        assert endpoint.status_code == 201, endpoint.text
+        limited = tenant.admin(
+            "PATCH",
+            f"/v1/workspaces/{tenant.workspace_id}",
+            json={"settings": {"limits": {"monthlyRequests": 3}}},
+        )
+        assert limited.status_code == 200, limited.text
+        event = {"provider": "openai", "model": "gpt-4o-mini", "prompt_tokens": 10, "completion_tokens": 2}
+        ingested = httpx2.post(
+            tenant.url + "/api/ingest", json=[event, event], headers=tenant.headers(), timeout=30
+        )
+        assert ingested.status_code == 201, ingested.text
+        call = httpx2.post(
+            tenant.url + "/v1/chat/completions", json=CHAT, headers=tenant.headers(), timeout=30
+        )
+        assert call.status_code == 200
+        for _ in range(2):
+            refused = httpx2.post(
+                tenant.url + "/v1/chat/completions", json=CHAT, headers=tenant.headers(), timeout=30
+            )
+            assert refused.status_code == 402
+        _wait_for(receiver, "/quota", 1)
+        payloads = [json.loads(hit.body) for hit in receiver.hits("/quota")]
+        assert [(p["event"], p["data"]) for p in payloads] == [
+            ("quota.exceeded", {"monthlyRequests": 3, "used": 3})
+        ]

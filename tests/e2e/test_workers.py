@@ -49,3 +49,21 @@ def test_two_workers_serve_record_and_revoke_together(
         for _ in range(20):
             refused = httpx2.post(server.url + "/v1/chat/completions", json=BODY, headers=tenant.headers())
             assert refused.status_code == 401, "every worker refuses the revoked key at once"
+
+
+def test_two_workers_without_redis_never_pass_a_limit_together(
+    tmp_path: Path, sim_server: SimulatorServer, sim: Simulator
+) -> None:
+    """Without Redis each worker counts alone, so each enforces half of every limit."""
+    with ServerProcess(tmp_path / "home", tmp_path / "server.log", workers=2) as server:
+        tenant: Tenant = make_tenant(server, sim_server.root)  # type: ignore[arg-type]
+        patched = tenant.admin("PATCH", f"/v1/keys/{tenant.key_id}", json={"limits": {"requestsPerDay": 6}})
+        assert patched.status_code == 200, patched.text
+        statuses = [
+            httpx2.post(server.url + "/v1/chat/completions", json=BODY, headers=tenant.headers()).status_code
+            for _ in range(30)
+        ]
+        assert statuses.count(200) <= 6, statuses
+        assert statuses.count(200) >= 3 and set(statuses) == {200, 429}
+        journals = list((tmp_path / "home" / "journal").glob("usage-*.jsonl"))
+        assert len(journals) == 2 and all(j.stat().st_size > 0 for j in journals), "both workers served calls"

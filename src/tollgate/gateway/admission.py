@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from tollgate.core import jsonx
 from tollgate.core.clock import Clock
@@ -32,8 +32,9 @@ from tollgate.pricing.prices import PriceBook
 from tollgate.pricing.usage import NormalizedUsage
 from tollgate.services.budgets.accounts import Books, Line, budget_line, quota_line
 from tollgate.services.budgets.periods import window
+from tollgate.services.budgets.quota import announce_quota, quota_exceeded
 from tollgate.services.costing import price_usage
-from tollgate.services.ingest_quota import QuotaExceeded
+from tollgate.services.events import Events
 from tollgate.services.limits.counters import Decision, LimitCounters, Status, Take
 from tollgate.services.limits.ledger import Settled
 from tollgate.services.state import LiveState
@@ -46,12 +47,6 @@ DAY_MS: Final = 86_400_000
 _WARN_EVERY_S: Final = 60.0
 
 
-class Events(Protocol):
-    """Where webhook events go (the outbox's notifier); never blocks."""
-
-    def emit(self, workspace_id: str, event: str, data: Mapping[str, Any]) -> None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class HoldPolicy:
     output_tokens: int  # a hold's output when the request sets no cap
@@ -60,14 +55,15 @@ class HoldPolicy:
     fail_open: bool
 
 
-def _takes(prefix: str, limits: Limits, tokens: int) -> list[Take]:
+def _takes(prefix: str, limits: Limits, tokens: int, split: int) -> list[Take]:
+    """``split``: processes that each enforce their share of the limit (``Books.split``)."""
     takes = []
     if limits.requests_per_minute:
-        takes.append(Take(f"{prefix}:rpm", limits.requests_per_minute, MINUTE_MS))
+        takes.append(Take(f"{prefix}:rpm", max(1, limits.requests_per_minute // split), MINUTE_MS))
     if limits.requests_per_day:
-        takes.append(Take(f"{prefix}:rpd", limits.requests_per_day, DAY_MS))
+        takes.append(Take(f"{prefix}:rpd", max(1, limits.requests_per_day // split), DAY_MS))
     if limits.tokens_per_minute:
-        takes.append(Take(f"{prefix}:tpm", limits.tokens_per_minute, MINUTE_MS, tokens))
+        takes.append(Take(f"{prefix}:tpm", max(1, limits.tokens_per_minute // split), MINUTE_MS, tokens))
     return takes
 
 
@@ -140,11 +136,12 @@ class Admission:
         estimate_in = input_tokens(request_bytes)
         estimate_out = output_tokens(call.operation, body, self._policy.output_tokens)
         takes = []
+        split = self._books.split
         if workspace_limits is not None:
-            takes += _takes(f"{{{call.workspace_id}}}:w", workspace_limits, estimate_in + estimate_out)
+            takes += _takes(f"{{{call.workspace_id}}}:w", workspace_limits, estimate_in + estimate_out, split)
         if key_limits is not None:
             takes += _takes(
-                f"{{{call.workspace_id}}}:k:{call.key.id}", key_limits, estimate_in + estimate_out
+                f"{{{call.workspace_id}}}:k:{call.key.id}", key_limits, estimate_in + estimate_out, split
             )
         try:
             headers = await self._take(takes)
@@ -192,7 +189,7 @@ class Admission:
         lines: list[Line] = []
         owners: list[Budget | None] = []
         if limits is not None and limits.monthly_requests:
-            lines.append(quota_line(call.workspace_id, limits.monthly_requests, now))
+            lines.append(quota_line(call.workspace_id, limits.monthly_requests, now, self._books.split))
             owners.append(None)
         if budgets:
             hold = (
@@ -203,7 +200,9 @@ class Admission:
             zone = self._state.zone_of(call.workspace_id)
             for budget in budgets:
                 amount = hold if budget.action == "block" else 0
-                lines.append(budget_line(budget, now, window(budget.period, now, zone), amount))
+                lines.append(
+                    budget_line(budget, now, window(budget.period, now, zone), amount, self._books.split)
+                )
                 owners.append(budget)
         return lines, owners
 
@@ -233,10 +232,7 @@ class Admission:
         budget = owners[index]
         if budget is None:
             self._metrics.refused.labels("quota_exceeded").inc()
-            return QuotaExceeded(
-                "Usage limit reached: the plan's monthly included requests are used up.",
-                details={"monthlyRequests": lines[index].account.limit},
-            )
+            return quota_exceeded(lines[index].account.limit or 0)
         self._metrics.refused.labels("budget_exceeded").inc()
         return PaymentRequired(
             "Budget exceeded: this call's worst-case cost does not fit in the remaining budget.",
@@ -307,11 +303,7 @@ class Admission:
             if result is None or result.used_after == result.used_before:
                 continue
             if budget is None:
-                limit = line.account.limit or 0
-                if result.used_before < limit <= result.used_after:
-                    self._events.emit(
-                        workspace_id, "quota.exceeded", {"monthlyRequests": limit, "used": result.used_after}
-                    )
+                announce_quota(self._events, workspace_id, line.account.limit, result)
                 continue
             for threshold in budget.thresholds:
                 mark = budget.limit_nanos * threshold

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from tollgate.gateway.admission import Events
+from tollgate.services.events import Events
 from tollgate.store.records import ProviderCredential
 
 QUIET_S: Final = 3600.0

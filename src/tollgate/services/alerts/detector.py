@@ -23,8 +23,8 @@ from typing import Any, Final
 from tollgate.core.clock import Clock
 from tollgate.core.ids import IdFactory
 from tollgate.core.money import format_usd
-from tollgate.gateway.admission import Events
 from tollgate.services.alerts.anomaly import HOURS_PER_DAY, Policy, Spike, spikes
+from tollgate.services.events import Events
 from tollgate.store.records import Alert, AlertKind
 from tollgate.store.repos import Store
 from tollgate.store.spend import hour_of

@@ -49,27 +49,34 @@ def _ttl_ms(end: datetime | None, now: datetime) -> int | None:
     return max(1, int((end - now).total_seconds() * 1000)) + _GRACE_MS
 
 
-def budget_line(budget: Budget, now: datetime, zone_window: Window, amount: int = 0) -> Line:
+def budget_line(budget: Budget, now: datetime, zone_window: Window, amount: int = 0, split: int = 1) -> Line:
+    """``split``: how many processes each hold their own share of the limit (see ``Books``)."""
     scope = hashlib.sha256(f"{budget.scope_type}:{budget.scope_id or ''}".encode()).hexdigest()[:16]
     key = f"{{{budget.workspace_id}}}:budget:{budget.id}:{scope}:{zone_window.label}"
-    limit = budget.limit_nanos if budget.action == "block" else None
+    limit = budget.limit_nanos // split if budget.action == "block" else None
     seed = Seed(budget.workspace_id, budget.scope_type, budget.scope_id, zone_window.start, "cost")
     return Line(Account(key, limit, _ttl_ms(zone_window.end, now)), amount, seed)
 
 
-def quota_line(workspace_id: str, monthly_requests: int, now: datetime) -> Line:
+def quota_line(workspace_id: str, monthly_requests: int, now: datetime, split: int = 1) -> Line:
     month = window("monthly", now, UTC)
     key = f"{{{workspace_id}}}:quota:{month.label}"
     seed = Seed(workspace_id, "workspace", None, month.start, "requests")
-    return Line(Account(key, monthly_requests, _ttl_ms(month.end, now)), 1, seed)
+    return Line(Account(key, max(1, monthly_requests // split), _ttl_ms(month.end, now)), 1, seed)
 
 
 class Books:
     """Reserves on accounts, opening the ones the ledger does not hold from the database first
-    (a read that happens once per account per period, or after Redis lost its data)."""
+    (a read that happens once per account per period, or after Redis lost its data).
 
-    def __init__(self, ledger: Ledger, spend: SpendRepository, clock: Clock) -> None:
+    ``split``: with several worker processes and no Redis, each worker keeps its own ledger, so
+    each enforces ``1/split`` of every limit (the sum can never pass it), and the spend shown is
+    read from the database (every worker's settled calls, as far as the journal has written them).
+    """
+
+    def __init__(self, ledger: Ledger, spend: SpendRepository, clock: Clock, split: int = 1) -> None:
         self.ledger = ledger
+        self.split = max(1, split)
         self._spend = spend
         self._clock = clock
 
@@ -96,7 +103,16 @@ class Books:
             reservation = await self.ledger.reserve(hold_id, items, self.now_ms(), hold_ttl_ms)
         return reservation
 
+    async def _recorded(self, line: Line) -> Balance:
+        seed = line.seed
+        cost, requests = await self._spend.since(
+            seed.workspace_id, seed.scope_type, seed.scope_id, seed.since
+        )
+        return Balance(cost if seed.measure == "cost" else requests, 0)
+
     async def balances(self, lines: Sequence[Line]) -> tuple[Balance, ...]:
+        if self.split > 1:
+            return tuple([await self._recorded(line) for line in lines])
         found = await self.ledger.balances([line.account for line in lines])
         missing = [line for line, balance in zip(lines, found, strict=True) if balance is None]
         if missing:
