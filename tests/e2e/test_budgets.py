@@ -18,7 +18,7 @@ import pytest
 from redis import Redis
 
 from tests.support.gateway import Tenant, make_tenant, running_gateway
-from tests.support.webhook_receiver import scripted_receiver
+from tests.support.webhook_receiver import events_gateway, scripted_receiver, subscribe
 from tollgate.testing import Scenario, Simulator, SimulatorServer
 from tollgate.webhooks import verify
 
@@ -260,30 +260,15 @@ def test_fifty_concurrent_streams_never_spend_past_a_blocking_budget(
 def test_thresholds_and_the_limit_send_one_signed_webhook_each(
     tmp_path: Path, sim_server: SimulatorServer, sim: Simulator
 ) -> None:
-    with (
-        scripted_receiver() as receiver,
-        running_gateway(
-            tmp_path / "home", allow_private_webhooks=True, webhook_retry_base_seconds=0.2
-        ) as server,
-    ):
+    with scripted_receiver() as receiver, events_gateway(tmp_path / "home") as server:
         tenant = make_tenant(server, sim_server.root)
-        endpoint = tenant.admin(
-            "POST",
-            "/v1/webhook-endpoints",
-            json={"url": receiver.url("/hooks"), "enabledEvents": ["budget.alert", "budget.exceeded"]},
-        )
-        assert endpoint.status_code == 201, endpoint.text
-        secret = endpoint.json()["secret"]
+        secret = subscribe(tenant, receiver.url("/hooks"), ["budget.alert", "budget.exceeded"])
         price(tenant, "10", "200")  # about $0.0025 a call
         budget = create(tenant, limitUsd="0.01", thresholds=[0.5], action="alert").json()
         for _ in range(6):  # $0.015 in all: alert-only budgets never refuse
             assert chat(tenant).status_code == 200
             time.sleep(0.05)  # one settlement after another, as calls spaced out would be
-        deadline = time.monotonic() + 10
-        while len(receiver.hits("/hooks")) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)  # nothing more is coming
-        hits = receiver.hits("/hooks")
+        hits = receiver.wait_for("/hooks", 2)
         payloads = [json.loads(hit.body) for hit in hits]
         assert [p["event"] for p in payloads] == ["budget.alert", "budget.exceeded"]
         for hit in hits:

@@ -12,47 +12,29 @@ from pathlib import Path
 
 import httpx2
 
-from tests.support.gateway import PROVIDER_KEY, make_tenant, running_gateway
-from tests.support.webhook_receiver import ScriptedReceiver, scripted_receiver
+from tests.support.gateway import PROVIDER_KEY, make_tenant
+from tests.support.webhook_receiver import events_gateway, scripted_receiver, subscribe
 from tollgate.testing import Scenario, Simulator, SimulatorServer
 from tollgate.webhooks import verify
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}]}
 
 
-def _wait_for(receiver: ScriptedReceiver, path: str, count: int) -> None:
-    deadline = time.monotonic() + 10
-    while len(receiver.hits(path)) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # and nothing more is coming
-
-
 def test_a_rejected_provider_key_is_announced_once(
     tmp_path: Path, sim_server: SimulatorServer, sim: Simulator
 ) -> None:
-    with (
-        scripted_receiver() as receiver,
-        running_gateway(
-            tmp_path / "home", allow_private_webhooks=True, webhook_retry_base_seconds=0.2
-        ) as server,
-    ):
+    with scripted_receiver() as receiver, events_gateway(tmp_path / "home") as server:
         tenant = make_tenant(server, sim_server.root)
-        endpoint = tenant.admin(
-            "POST",
-            "/v1/webhook-endpoints",
-            json={"url": receiver.url("/keys"), "enabledEvents": ["api_key.invalid"]},
-        )
-        assert endpoint.status_code == 201, endpoint.text
+        secret = subscribe(tenant, receiver.url("/keys"), ["api_key.invalid"])
         for _ in range(3):
             sim.enqueue(Scenario(error_status=401))
             answer = httpx2.post(
                 tenant.url + "/v1/chat/completions", json=CHAT, headers=tenant.headers(), timeout=30
             )
             assert answer.status_code == 401
-        _wait_for(receiver, "/keys", 1)
-        hits = receiver.hits("/keys")
+        hits = receiver.wait_for("/keys", 1)
         assert len(hits) == 1, "one announcement, however many calls were rejected"
-        verify(hits[0].body, hits[0].signature or "", endpoint.json()["secret"])
+        verify(hits[0].body, hits[0].signature or "", secret)
         payload = json.loads(hits[0].body)
         assert payload["event"] == "api_key.invalid"
         assert payload["data"]["credentialId"] == tenant.credentials["openai"]
@@ -63,20 +45,12 @@ def test_a_rejected_provider_key_is_announced_once(
 def test_a_synthetic_spend_spike_raises_exactly_one_anomaly(
     tmp_path: Path, sim_server: SimulatorServer, sim: Simulator
 ) -> None:
-    settings = {
-        "allow_private_webhooks": True,
-        "webhook_retry_base_seconds": 0.2,
-        "alert_interval_seconds": 0.2,
-        "anomaly_min_usd": "0.05",
-    }
-    with scripted_receiver() as receiver, running_gateway(tmp_path / "home", **settings) as server:
+    with (
+        scripted_receiver() as receiver,
+        events_gateway(tmp_path / "home", alert_interval_seconds=0.2, anomaly_min_usd="0.05") as server,
+    ):
         tenant = make_tenant(server, sim_server.root)
-        endpoint = tenant.admin(
-            "POST",
-            "/v1/webhook-endpoints",
-            json={"url": receiver.url("/anomalies"), "enabledEvents": ["anomaly.detected"]},
-        )
-        assert endpoint.status_code == 201, endpoint.text
+        secret = subscribe(tenant, receiver.url("/anomalies"), ["anomaly.detected"])
         priced = tenant.admin(
             "POST",
             "/v1/prices",
@@ -124,26 +98,17 @@ def test_a_synthetic_spend_spike_raises_exactly_one_anomaly(
         assert alert["data"]["topKeys"][0]["id"] == tenant.key_id
         assert alert["data"]["topFeatures"][0]["id"] == "chat"
 
-        _wait_for(receiver, "/anomalies", 1)
-        hits = receiver.hits("/anomalies")
+        hits = receiver.wait_for("/anomalies", 1)
         assert len(hits) == 1
-        verify(hits[0].body, hits[0].signature or "", endpoint.json()["secret"])
+        verify(hits[0].body, hits[0].signature or "", secret)
         payload = json.loads(hits[0].body)
         assert payload["event"] == "anomaly.detected" and payload["data"]["alertId"] == alert["id"]
 
 
 def test_using_up_the_monthly_quota_is_announced_once(tmp_path: Path, sim_server: SimulatorServer) -> None:
-    with (
-        scripted_receiver() as receiver,
-        running_gateway(
-            tmp_path / "home", allow_private_webhooks=True, webhook_retry_base_seconds=0.2
-        ) as server,
-    ):
+    with scripted_receiver() as receiver, events_gateway(tmp_path / "home") as server:
         tenant = make_tenant(server, sim_server.root)
-        endpoint = tenant.admin(
-            "POST", "/v1/webhook-endpoints", json={"url": receiver.url("/quota"), "enabledEvents": ["*"]}
-        )
-        assert endpoint.status_code == 201, endpoint.text
+        subscribe(tenant, receiver.url("/quota"), ["*"])
         limited = tenant.admin(
             "PATCH",
             f"/v1/workspaces/{tenant.workspace_id}",
@@ -164,8 +129,7 @@ def test_using_up_the_monthly_quota_is_announced_once(tmp_path: Path, sim_server
                 tenant.url + "/v1/chat/completions", json=CHAT, headers=tenant.headers(), timeout=30
             )
             assert refused.status_code == 402
-        _wait_for(receiver, "/quota", 1)
-        payloads = [json.loads(hit.body) for hit in receiver.hits("/quota")]
+        payloads = [json.loads(hit.body) for hit in receiver.wait_for("/quota", 1)]
         assert [(p["event"], p["data"]) for p in payloads] == [
             ("quota.exceeded", {"monthlyRequests": 3, "used": 3})
         ]

@@ -6,26 +6,17 @@ and one limit holds across clients."""
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from redis.asyncio import Redis
 
+from tests.support.redis import prefixed_clients
 from tollgate.services.limits.ledger import Account, Balance, Ledger, MemoryLedger, Settled
 from tollgate.services.limits.redis_ledger import RedisLedger
 
 NOW = 1_790_000_000_000  # milliseconds
 TTL = 60_000
 MakeLedger = Callable[[], Awaitable[Ledger]]
-
-
-def _redis_url() -> str:
-    url = os.environ.get("TOLLGATE_TEST_REDIS_URL", "").strip()
-    if not url:
-        pytest.skip("Redis tests skipped: set TOLLGATE_TEST_REDIS_URL to run them")
-    return url
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -39,22 +30,12 @@ async def make_ledger(request: pytest.FixtureRequest) -> AsyncIterator[MakeLedge
 
         yield memory
         return
-    url = _redis_url()
-    prefix = f"tollgate:test:{uuid.uuid4().hex}:"
-    clients: list[Redis] = []
+    async with prefixed_clients() as (client, prefix):
 
-    async def redis() -> Ledger:
-        client = Redis.from_url(url)
-        clients.append(client)
-        return RedisLedger(client, prefix=prefix)
+        async def redis() -> Ledger:
+            return RedisLedger(client(), prefix=prefix)
 
-    yield redis
-    if clients:
-        keys = [key async for key in clients[0].scan_iter(match=prefix + "*")]
-        if keys:
-            await clients[0].delete(*keys)
-    for client in clients:
-        await client.aclose()
+        yield redis
 
 
 BUDGET = Account("{ws}:budget:b1:2026-12", 100)

@@ -5,28 +5,19 @@ nothing across limits, token reservations settled afterwards, and one limit shar
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from redis.asyncio import Redis
 
+from tests.support.redis import prefixed_clients, redis_url_or_skip
 from tollgate.services.limits.counters import LimitCounters, MemoryCounters, Status, Take
 from tollgate.services.limits.redis_counters import RedisCounters
 
 T0 = 1_790_000_000_000_000  # microseconds
 SECOND = 1_000_000
 MakeCounters = Callable[[], Awaitable[LimitCounters]]
-
-
-def _redis_url() -> str:
-    url = os.environ.get("TOLLGATE_TEST_REDIS_URL", "").strip()
-    if not url:
-        pytest.skip("Redis tests skipped: set TOLLGATE_TEST_REDIS_URL to run them")
-    return url
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -40,22 +31,12 @@ async def make_counters(request: pytest.FixtureRequest) -> AsyncIterator[MakeCou
 
         yield memory
         return
-    url = _redis_url()
-    prefix = f"tollgate:test:{uuid.uuid4().hex}:"
-    clients: list[Redis] = []
+    async with prefixed_clients() as (client, prefix):
 
-    async def redis() -> LimitCounters:
-        client = Redis.from_url(url)
-        clients.append(client)
-        return RedisCounters(client, prefix=prefix)
+        async def redis() -> LimitCounters:
+            return RedisCounters(client(), prefix=prefix)
 
-    yield redis
-    if clients:
-        keys = [key async for key in clients[0].scan_iter(match=prefix + "*")]
-        if keys:
-            await clients[0].delete(*keys)
-    for client in clients:
-        await client.aclose()
+        yield redis
 
 
 def rpm(key: str, limit: int, amount: int = 1) -> Take:
@@ -164,24 +145,17 @@ steps = st.lists(
 @given(steps)
 def test_redis_and_memory_decide_alike(sequence: list[tuple[str, int, int, int, int, int]]) -> None:
     """The Lua script and the Python arithmetic, step by step on random takes and settlements."""
-    url = _redis_url()
+    redis_url_or_skip()
 
     async def run() -> None:
-        client = Redis.from_url(url)
-        prefix = f"tollgate:test:{uuid.uuid4().hex}:"
-        shared, memory = RedisCounters(client, prefix=prefix), MemoryCounters()
-        now = T0
-        try:
+        async with prefixed_clients() as (client, prefix):
+            shared, memory = RedisCounters(client(), prefix=prefix), MemoryCounters()
+            now = T0
             for key, limit, window, amount, step, correction in sequence:
                 now += step
                 take = Take("{ws}:" + key, limit, window, amount)
                 assert await shared.take([take], now) == await memory.take([take], now)
                 await shared.settle(take, correction, now)
                 await memory.settle(take, correction, now)
-        finally:
-            keys = [k async for k in client.scan_iter(match=prefix + "*")]
-            if keys:
-                await client.delete(*keys)
-            await client.aclose()
 
     asyncio.run(run())

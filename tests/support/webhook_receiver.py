@@ -14,11 +14,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
+from tests.support.gateway import GatewayServer, Tenant, running_gateway
 from tollgate.webhooks import SIGNATURE_HEADER
 
 
@@ -54,6 +57,15 @@ class ScriptedReceiver:
     def hits(self, path: str | None = None) -> list[Hit]:
         with self._lock:
             return [h for h in self._hits if path is None or h.path == path]
+
+    def wait_for(self, path: str, count: int, timeout_s: float = 10.0, quiet_s: float = 0.3) -> list[Hit]:
+        """The hits on ``path`` once there are ``count`` (or ``timeout_s`` passed), and ``quiet_s``
+        later, so that a test also sees any that should not have come."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.hits(path)) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(quiet_s)
+        return self.hits(path)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -93,6 +105,19 @@ class ScriptedReceiver:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+def subscribe(tenant: Tenant, url: str, events: list[str]) -> str:
+    """Register a webhook endpoint for the tenant; its signing secret."""
+    endpoint = tenant.admin("POST", "/v1/webhook-endpoints", json={"url": url, "enabledEvents": events})
+    assert endpoint.status_code == 201, endpoint.text
+    secret: str = endpoint.json()["secret"]
+    return secret
+
+
+def events_gateway(home: Path, **settings: Any) -> AbstractContextManager[GatewayServer]:
+    """A server that delivers webhooks to loopback receivers and retries quickly."""
+    return running_gateway(home, allow_private_webhooks=True, webhook_retry_base_seconds=0.2, **settings)
 
 
 @contextmanager
