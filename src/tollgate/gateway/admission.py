@@ -152,7 +152,9 @@ class Admission:
         try:
             reservation = await self._books.reserve(call.request_id, lines, self._policy.ttl_ms)
         except StateUnavailable:
-            self._unavailable(call.workspace_id)
+            if not self._policy.fail_open:
+                await self._give_back(takes)
+            self._unavailable(call.workspace_id)  # raises when failing closed
             lines, owners = [], []
         else:
             if reservation.missing:

@@ -86,14 +86,16 @@ class Books:
     def now_ms(self) -> int:
         return int(self._clock.now().timestamp() * 1000)
 
+    async def _recorded(self, seed: Seed) -> int:
+        """What the database holds for the account: its scope's cost or requests in the period."""
+        cost, requests = await self._spend.since(
+            seed.workspace_id, seed.scope_type, seed.scope_id, seed.since
+        )
+        return cost if seed.measure == "cost" else requests
+
     async def _open(self, lines: Sequence[Line]) -> None:
-        now_ms = self.now_ms()
         for line in lines:
-            seed = line.seed
-            cost, requests = await self._spend.since(
-                seed.workspace_id, seed.scope_type, seed.scope_id, seed.since
-            )
-            await self.ledger.open(line.account, cost if seed.measure == "cost" else requests, now_ms)
+            await self.ledger.open(line.account, await self._recorded(line.seed), self.now_ms())
 
     async def reserve(self, hold_id: str, lines: Sequence[Line], hold_ttl_ms: int) -> Reservation:
         items = [(line.account, line.amount) for line in lines]
@@ -103,16 +105,9 @@ class Books:
             reservation = await self.ledger.reserve(hold_id, items, self.now_ms(), hold_ttl_ms)
         return reservation
 
-    async def _recorded(self, line: Line) -> Balance:
-        seed = line.seed
-        cost, requests = await self._spend.since(
-            seed.workspace_id, seed.scope_type, seed.scope_id, seed.since
-        )
-        return Balance(cost if seed.measure == "cost" else requests, 0)
-
     async def balances(self, lines: Sequence[Line]) -> tuple[Balance, ...]:
         if self.split > 1:
-            return tuple([await self._recorded(line) for line in lines])
+            return tuple([Balance(await self._recorded(line.seed), 0) for line in lines])
         found = await self.ledger.balances([line.account for line in lines])
         missing = [line for line, balance in zip(lines, found, strict=True) if balance is None]
         if missing:
