@@ -27,13 +27,11 @@ from tollgate.core.money import format_usd
 from tollgate.gateway.call import GatewayCall
 from tollgate.gateway.metrics import GatewayMetrics
 from tollgate.gateway.ticket import Ticket
-from tollgate.gateway.worst_case import input_tokens, output_tokens
+from tollgate.gateway.worst_case import HoldPricer, input_tokens, output_tokens
 from tollgate.pricing.prices import PriceBook
-from tollgate.pricing.usage import NormalizedUsage
 from tollgate.services.budgets.accounts import Books, Line, budget_line, quota_line
 from tollgate.services.budgets.periods import window
 from tollgate.services.budgets.quota import announce_quota, quota_exceeded
-from tollgate.services.costing import price_usage
 from tollgate.services.events import Events
 from tollgate.services.limits.counters import Decision, LimitCounters, Status, Take
 from tollgate.services.limits.ledger import Settled
@@ -112,7 +110,7 @@ class Admission:
         self._counters = counters
         self._books = books
         self._state = state
-        self._prices = prices
+        self._pricer = HoldPricer(prices, state, clock)
         self._clock = clock
         self._policy = policy
         self._metrics = metrics
@@ -209,26 +207,9 @@ class Admission:
         return lines, owners
 
     def _worst_case(self, call: GatewayCall, estimate_in: int, estimate_out: int) -> int:
-        """The call's cost if it used all it may: its input priced as input or as cache writes
-        (whichever costs more), plus its output cap."""
-        costs = []
-        for usage in (
-            NormalizedUsage(input_tokens=estimate_in, output_tokens=estimate_out),
-            NormalizedUsage(cache_write_tokens=estimate_in, output_tokens=estimate_out),
-        ):
-            cost = price_usage(
-                self._prices,
-                self._state,
-                call.workspace_id,
-                call.spec.id,
-                call.model,
-                usage,
-                at=self._clock.now(),
-            )
-            if cost.nanos is None:
-                return self._policy.unpriced_nanos
-            costs.append(cost.nanos)
-        return max(costs)
+        """The call's cost if it used all it may (``HoldPricer``), or the unpriced default."""
+        hold = self._pricer.hold(call.workspace_id, call.spec.id, call.model, estimate_in, estimate_out)
+        return self._policy.unpriced_nanos if hold is None else hold
 
     def _refusal(self, index: int, owners: Sequence[Budget | None], lines: Sequence[Line]) -> PaymentRequired:
         budget = owners[index]
