@@ -249,3 +249,15 @@ def test_when_redis_cannot_count_calls_fail_open_or_closed(
                     break
                 time.sleep(0.05)
             assert [(a["kind"], a["status"]) for a in alerts] == [("limits_unavailable", "resolved")]
+
+
+def test_settings_stored_before_plans_existed_limit_nothing(tenant: Tenant) -> None:
+    """Settings were free-form: a workspace may hold a ``plan`` this version does not know."""
+    ctx = tenant.server.ctx
+    stored = ctx.store.workspaces.update(
+        tenant.workspace_id, settings={"plan": "enterprise"}, updated_at=ctx.clock.now()
+    )
+    assert tenant.server.run(stored) is not None
+    tenant.server.run(ctx.state.changed())
+    assert chat(tenant).status_code == 200
+    assert "x-ratelimit-limit" not in chat(tenant).headers

@@ -24,7 +24,7 @@ from tollgate.providers.registry import ProviderSpec
 from tollgate.services.analytics.periods import workspace_zone
 from tollgate.services.changes import ChangeFeed
 from tollgate.services.credentials_base import ResolvedCredential, sealing_context
-from tollgate.services.limits.plans import workspace_limits
+from tollgate.services.limits.plans import stored_workspace_limits
 from tollgate.services.sealing import Keyring
 from tollgate.store.records import Budget, GatewayKey, Limits, PriceOverride, ProviderCredential
 from tollgate.store.repos import Store
@@ -97,7 +97,7 @@ class LiveState:
                 budgets.setdefault(budget.workspace_id, []).append(budget)
             self._keys, self._revoked, self._credentials, self._prices = keys, revoked, credentials, prices
             self._limits = {
-                ws: limits for ws, s in settings.items() if not (limits := workspace_limits(s)).empty
+                ws: limits for ws, s in settings.items() if (limits := stored_workspace_limits(s)) is not None
             }
             self._zones = {ws: workspace_zone(s) for ws, s in settings.items() if s.get("timeZone")}
             self._budgets = {ws: tuple(items) for ws, items in budgets.items()}

@@ -85,6 +85,16 @@ def workspace_limits(settings: Mapping[str, Any]) -> Limits:
     return replace(base, **changes)
 
 
+def stored_workspace_limits(settings: Mapping[str, Any]) -> Limits | None:
+    """``workspace_limits`` for settings already stored, which may predate these checks (settings
+    were free-form): a value tollgate cannot read limits nothing rather than failing every call."""
+    try:
+        limits = workspace_limits(settings)
+    except BadRequest:
+        return None
+    return None if limits.empty else limits
+
+
 def check_workspace_settings(settings: Mapping[str, Any]) -> None:
     """Raise ``BadRequest`` if ``plan`` or ``limits`` in workspace settings are invalid."""
     if settings.get("plan") is not None:
