@@ -13,13 +13,19 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from random import Random
+from typing import Any
 from urllib.error import URLError
 from urllib.request import urlopen
+
+import aiohttp
+
+from tollgate.cli.demo import simulator_credentials
+from tollgate.testing import Simulator
 
 OUT = Path(__file__).resolve().parent / "out"
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # the Crockford base32 of tollgate.core.ids
@@ -115,9 +121,16 @@ class Server:
 
 
 @contextmanager
-def running_server(home: Path, log_name: str, env: Mapping[str, str] | None = None) -> Iterator[Server]:
+def running_server(
+    home: Path,
+    log_name: str,
+    env: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+    cpus: set[int] | None = None,
+) -> Iterator[Server]:
     """``tollgate serve`` in a subprocess with its home in ``home`` and a fresh admin token; its
-    log goes to ``bench/out/<log_name>.log``. Stopped with SIGTERM (a graceful drain) on exit."""
+    log goes to ``bench/out/<log_name>.log``. Stopped with SIGTERM (a graceful drain) on exit.
+    ``args``: more ``serve`` flags (``--workers 2``); ``cpus``: the cores it may run on."""
     OUT.mkdir(exist_ok=True)
     home.mkdir(parents=True, exist_ok=True)
     port, token = free_port(), secrets.token_urlsafe(24)
@@ -128,9 +141,11 @@ def running_server(home: Path, log_name: str, env: Mapping[str, str] | None = No
         "TOLLGATE_PORT": str(port),
         **(env or {}),
     }
-    command = [sys.executable, "-m", "tollgate", "serve", "--port", str(port), "--home", str(home)]
+    command = [sys.executable, "-m", "tollgate", "serve", "--port", str(port), "--home", str(home), *args]
     with (OUT / f"{log_name}.log").open("ab") as log:
-        process = subprocess.Popen(command, env=child_env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env=child_env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pinned(cpus)
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_healthy(url, process)
@@ -142,6 +157,54 @@ def running_server(home: Path, log_name: str, env: Mapping[str, str] | None = No
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def pinned(cpus: set[int] | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that keeps a child process on ``cpus`` (None: anywhere)."""
+    if cpus is None:
+        return None
+    chosen = set(cpus)
+    return lambda: os.sched_setaffinity(0, chosen)
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a server's worker processes)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        queue.extend(int(child) for child in children)
+    return found
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User plus system CPU of the processes, from /proc."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pids: Sequence[int]) -> float:
+    """The sum of the processes' peak resident memory (VmHWM), in MB."""
+    total_kb = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                total_kb += int(line.split()[1])
+    return total_kb / 1024
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
@@ -157,3 +220,35 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 1
             pass
         time.sleep(0.2)
     raise RuntimeError(f"tollgate serve did not answer /health within {timeout:.0f} s")
+
+
+PLENTY = 10**9  # limits that a benchmark never reaches (checked on every call all the same)
+
+
+async def _admin(session: aiohttp.ClientSession, server: Server, method: str, path: str, **kw: Any) -> Any:
+    headers = {"authorization": f"Bearer {server.admin_token}", **kw.pop("headers", {})}
+    async with session.request(method, server.url + path, headers=headers, **kw) as answer:
+        if answer.status >= 300:
+            raise RuntimeError(f"{method} {path}: {answer.status} {await answer.text()}")
+        return await answer.json()
+
+
+async def setup_tenant(server: Server, sim_root: str, checked: bool) -> str:
+    """A workspace and key with every simulated provider's credential; ``checked``: the key also
+    has rate limits (requests and tokens) and the workspace a blocking budget, none of them ever
+    reached. The raw key."""
+    async with aiohttp.ClientSession() as session:
+        ws = (await _admin(session, server, "POST", "/v1/workspaces", json={"name": "bench"}))["id"]
+        scoped = {"x-tollgate-workspace": ws}
+        key = await _admin(session, server, "POST", "/v1/keys", headers=scoped, json={"name": "bench"})
+        for body in simulator_credentials(Simulator(), sim_root, "sk-bench-0000"):
+            await _admin(session, server, "POST", "/v1/provider-credentials", headers=scoped, json=body)
+        if checked:
+            limits = {"requestsPerMinute": PLENTY, "requestsPerDay": PLENTY, "tokensPerMinute": PLENTY}
+            await _admin(
+                session, server, "PATCH", f"/v1/keys/{key['id']}", headers=scoped, json={"limits": limits}
+            )
+            budget = {"scope": {"type": "workspace"}, "period": "monthly", "limitUsd": "1000000"}
+            await _admin(session, server, "POST", "/v1/budgets", headers=scoped, json=budget)
+        raw: str = key["key"]
+        return raw

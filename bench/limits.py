@@ -14,23 +14,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-from _common import Server, percentile, report, running_server, table
+from _common import Server, cpu_seconds, percentile, report, running_server, setup_tenant, table
 
-from tollgate.cli.demo import simulator_credentials
 from tollgate.testing import Simulator, SimulatorServer
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 50}
-PLENTY = 10**9
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,37 +36,6 @@ class Result:
     seconds: float
     cpu_s: float
     latencies: list[float]
-
-
-async def _admin(session: aiohttp.ClientSession, server: Server, method: str, path: str, **kw: Any) -> Any:
-    headers = {"authorization": f"Bearer {server.admin_token}", **kw.pop("headers", {})}
-    async with session.request(method, server.url + path, headers=headers, **kw) as answer:
-        if answer.status >= 300:
-            raise RuntimeError(f"{method} {path}: {answer.status} {await answer.text()}")
-        return await answer.json()
-
-
-async def _setup(server: Server, sim_root: str, checked: bool) -> str:
-    async with aiohttp.ClientSession() as session:
-        ws = (await _admin(session, server, "POST", "/v1/workspaces", json={"name": "bench"}))["id"]
-        scoped = {"x-tollgate-workspace": ws}
-        key = await _admin(session, server, "POST", "/v1/keys", headers=scoped, json={"name": "bench"})
-        for body in simulator_credentials(Simulator(), sim_root, "sk-bench-0000"):
-            await _admin(session, server, "POST", "/v1/provider-credentials", headers=scoped, json=body)
-        if checked:
-            limits = {"requestsPerMinute": PLENTY, "requestsPerDay": PLENTY, "tokensPerMinute": PLENTY}
-            await _admin(
-                session, server, "PATCH", f"/v1/keys/{key['id']}", headers=scoped, json={"limits": limits}
-            )
-            budget = {"scope": {"type": "workspace"}, "period": "monthly", "limitUsd": "1000000"}
-            await _admin(session, server, "POST", "/v1/budgets", headers=scoped, json=budget)
-        raw: str = key["key"]
-        return raw
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _drive(server: Server, key: str, seconds: float, connections: int) -> tuple[int, list[float]]:
@@ -96,11 +61,11 @@ async def _drive(server: Server, key: str, seconds: float, connections: int) -> 
 
 def run_mode(mode: str, env: dict[str, str], sim_root: str, args: argparse.Namespace) -> Result:
     with tempfile.TemporaryDirectory() as home, running_server(Path(home), f"limits-{mode}", env) as server:
-        key = asyncio.run(_setup(server, sim_root, checked=mode != "unchecked"))
+        key = asyncio.run(setup_tenant(server, sim_root, checked=mode != "unchecked"))
         asyncio.run(_drive(server, key, 2.0, args.connections))  # warm up
-        cpu0, wall0 = _cpu_seconds(server.pid), time.monotonic()
+        cpu0, wall0 = cpu_seconds([server.pid]), time.monotonic()
         calls, latencies = asyncio.run(_drive(server, key, args.seconds, args.connections))
-        return Result(mode, calls, time.monotonic() - wall0, _cpu_seconds(server.pid) - cpu0, latencies)
+        return Result(mode, calls, time.monotonic() - wall0, cpu_seconds([server.pid]) - cpu0, latencies)
 
 
 def main(argv: Sequence[str]) -> None:
