@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import resource
 import sys
 import time
@@ -22,6 +23,7 @@ from typing import Any
 
 import aiohttp
 import uvloop
+from _common import percentile
 
 
 @dataclass
@@ -97,17 +99,21 @@ def main(argv: list[str]) -> None:
     runner = _open if spec.get("rate") else _closed
     uvloop.run(runner(spec, payload, seen))
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    latencies = seen.latencies or [0.0]
     out = {
         "seconds": time.perf_counter() - began,
         "ok": len(seen.latencies),
         "errors": seen.errors,
         "statuses": seen.statuses,
-        "latencies": seen.latencies,
-        "first_chunks": seen.first_chunks,
-        "gaps": seen.gaps,
+        "p50_ms": 1000 * percentile(latencies, 0.5),
+        "p90_ms": 1000 * percentile(latencies, 0.9),
+        "p99_ms": 1000 * percentile(latencies, 0.99),
+        "ttfb_p99_ms": 1000 * percentile(seen.first_chunks, 0.99) if seen.first_chunks else None,
+        "gap_p50_ms": 1000 * percentile(seen.gaps, 0.5) if seen.gaps else None,
         "cpu_s": time.process_time() - cpu0,
         "rss_kb": usage.ru_maxrss,
     }
+    os.set_blocking(sys.stdout.fileno(), True)  # the event loop may have left it non-blocking
     sys.stdout.write(json.dumps(out))
 
 
