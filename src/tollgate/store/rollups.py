@@ -208,12 +208,19 @@ def rollup_rows(records: Iterable[UsageRecord]) -> dict[str, list[dict[str, Any]
     return out
 
 
-async def add_to_rollups(conn: AsyncConnection, records: Sequence[UsageRecord]) -> None:
-    """Count ``records`` in every rollup table, inside the caller's transaction."""
-    if not records:
-        return
-    per_table = rollup_rows(records)
-    for table in TABLES:
-        rows = per_table[table.name]
-        if rows:
-            await conn.execute(_upsert(conn.dialect.name, table), rows)
+class RollupWriter:
+    """Counts records in every rollup table. The upsert statements are built once per dialect:
+    building them (and their cache keys) for every batch cost more CPU than running them."""
+
+    def __init__(self, dialect: str) -> None:
+        self._statements = {table.name: _upsert(dialect, table) for table in TABLES}
+
+    async def add(self, conn: AsyncConnection, records: Sequence[UsageRecord]) -> None:
+        """Count ``records`` in every rollup table, inside the caller's transaction."""
+        if not records:
+            return
+        per_table = rollup_rows(records)
+        for table in TABLES:
+            rows = per_table[table.name]
+            if rows:
+                await conn.execute(self._statements[table.name], rows)

@@ -16,13 +16,14 @@ from typing import Any
 import orjson
 from sqlalchemy import Row, Select, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollgate.core.errors import BadRequest, TollgateError
 from tollgate.store._base import Repository, as_dict, check_limit, insert_or_ignore
 from tollgate.store.cursor import decode_cursor, encode_cursor, micros_to_time, require_str, time_to_micros
 from tollgate.store.db import write_transaction
 from tollgate.store.records import UsageRecord
-from tollgate.store.rollups import add_to_rollups
+from tollgate.store.rollups import RollupWriter
 from tollgate.store.schema import usage_records as t
 
 UsagePage = tuple[list[UsageRecord], str | None]
@@ -44,6 +45,11 @@ def _to_record(row: Row[Any]) -> UsageRecord:
 
 
 class UsageRepository(Repository):
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self._rollups = RollupWriter(engine.dialect.name)
+        self._insert = insert_or_ignore(engine, t, ("id",)).returning(t.c.id)
+
     async def insert_many(self, records: Sequence[UsageRecord]) -> int:
         """Insert the batch in one transaction, skipping ids already stored; rows inserted.
 
@@ -53,12 +59,11 @@ class UsageRepository(Repository):
         """
         if not records:
             return 0
-        stmt = insert_or_ignore(self._engine, t, ("id",)).returning(t.c.id)
         try:
             async with write_transaction(self._engine) as conn:
-                result = await conn.execute(stmt, [_values(record) for record in records])
+                result = await conn.execute(self._insert, [_values(record) for record in records])
                 inserted = {row[0] for row in result.all()}
-                await add_to_rollups(conn, _first_of_each(records, inserted))
+                await self._rollups.add(conn, _first_of_each(records, inserted))
                 return len(inserted)
         except IntegrityError as exc:
             # Only a malformed record gets here (no foreign keys, duplicates are skipped).
