@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from operator import add
 from types import MappingProxyType
 from typing import Any, Final
@@ -113,9 +114,14 @@ def cube_for(needed: Iterable[str]) -> Cube:
     raise ValueError(f"unknown dimensions: {sorted(wanted - set(DIMENSIONS))}")
 
 
+def hour_at(moment: datetime) -> int:
+    """Whole hours since the Unix epoch (UTC) of ``moment``: the ``hour`` of the rollup rows."""
+    return int(moment.timestamp()) // SECONDS_PER_HOUR
+
+
 def hour_of(record: UsageRecord) -> int:
-    """Whole hours since the Unix epoch (UTC) of the record's creation."""
-    return int(record.created_at.timestamp()) // SECONDS_PER_HOUR
+    """The rollup hour of the record's creation."""
+    return hour_at(record.created_at)
 
 
 def latency_bucket(latency_ms: int) -> int:

@@ -16,9 +16,9 @@ from typing import Final
 from sqlalchemy import func, select
 
 from tollgate.store._base import Repository
+from tollgate.store.rollups import hour_at
 from tollgate.store.schema import rollup_tables
 
-SECONDS_PER_HOUR: Final = 3600
 # Scope type -> (cube, dimension column); the workspace scope reads the smallest cube unfiltered.
 _SCOPE_CUBES: Final[Mapping[str, tuple[str, str | None]]] = MappingProxyType(
     {
@@ -28,10 +28,6 @@ _SCOPE_CUBES: Final[Mapping[str, tuple[str, str | None]]] = MappingProxyType(
         "customer": ("full", "customer_id"),
     }
 )
-
-
-def hour_of(moment: datetime) -> int:
-    return int(moment.timestamp()) // SECONDS_PER_HOUR
 
 
 class SpendRepository(Repository):
@@ -45,7 +41,7 @@ class SpendRepository(Repository):
             func.coalesce(func.sum(table.c.cost_nanos), 0), func.coalesce(func.sum(table.c.requests), 0)
         ).where(table.c.workspace_id == workspace_id)
         if since is not None:
-            query = query.where(table.c.hour >= hour_of(since))
+            query = query.where(table.c.hour >= hour_at(since))
         if column is not None:
             query = query.where(table.c[column] == (scope_id or ""))
         async with self._engine.connect() as conn:

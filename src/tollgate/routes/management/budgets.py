@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Request, Response
 
 from tollgate.core.errors import BadRequest
-from tollgate.core.money import NANOS_PER_USD, format_usd, usd_to_nanos
+from tollgate.core.money import format_usd, nanos_to_usd, usd_to_nanos
 from tollgate.routes.management.auth import Principal, principal, workspace_for
 from tollgate.routes.wiring import context_of
 from tollgate.services.budgets.service import BudgetService, BudgetView
@@ -96,7 +96,7 @@ async def list_plans(request: Request, who: Who) -> dict[str, Any]:
 
 
 def _usd_number(nanos: int) -> float:
-    return float(Decimal(nanos) / NANOS_PER_USD)
+    return float(nanos_to_usd(nanos))
 
 
 def seed_budget_json(view: BudgetView) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from statistics import median
 from typing import Final
 
-HOURS_PER_DAY: Final = 24
+from tollgate.store.rollup_plan import HOURS_PER_DAY
+
 MAD_TO_SIGMA: Final = 1.4826
 SIGMAS: Final = 3.0
 

@@ -23,11 +23,12 @@ from typing import Any, Final
 from tollgate.core.clock import Clock
 from tollgate.core.ids import IdFactory
 from tollgate.core.money import format_usd
-from tollgate.services.alerts.anomaly import HOURS_PER_DAY, Policy, Spike, spikes
+from tollgate.services.alerts.anomaly import Policy, Spike, spikes
 from tollgate.services.events import Events
 from tollgate.store.records import Alert, AlertKind
 from tollgate.store.repos import Store
-from tollgate.store.spend import hour_of
+from tollgate.store.rollup_plan import HOURS_PER_DAY
+from tollgate.store.rollups import hour_at
 
 log = logging.getLogger("tollgate.alerts")
 
@@ -71,7 +72,7 @@ class AlertDetector:
     async def scan(self) -> int:
         """One pass; the number of alerts it opened."""
         opened = await self._limits_unavailable(set(self._unchecked()))
-        now_hour = hour_of(self._clock.now())
+        now_hour = hour_at(self._clock.now())
         first = now_hour - HOURS_PER_DAY * (self._policy.days + 1) + 1
         for workspace_id in await self._store.spend.active_workspaces(now_hour - HOURS_PER_DAY + 1):
             opened += await self._workspace(workspace_id, first, now_hour)

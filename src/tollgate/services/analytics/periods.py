@@ -61,7 +61,7 @@ def hour_start(hour: int, zone: tzinfo = UTC) -> datetime:
     return datetime.fromtimestamp(hour * _HOUR, zone)
 
 
-def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+def local_midnight(day: date, zone: tzinfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone)
 
 

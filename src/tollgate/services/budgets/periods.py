@@ -4,9 +4,10 @@ all time (a prepaid cap that never resets)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Final
 
+from tollgate.services.analytics.periods import local_midnight
 from tollgate.store.records import BudgetPeriod
 
 PERIODS: Final = ("daily", "weekly", "monthly", "total")
@@ -17,10 +18,6 @@ class Window:
     label: str  # names the period in ledger keys: 2026-12-03, 2026-W49, 2026-12, total
     start: datetime | None  # UTC; None for all time
     end: datetime | None
-
-
-def _local_midnight(day: date, zone: tzinfo) -> datetime:
-    return datetime.combine(day, time(), zone).astimezone(UTC)
 
 
 def window(period: BudgetPeriod, now: datetime, zone: tzinfo) -> Window:
@@ -39,4 +36,6 @@ def window(period: BudgetPeriod, now: datetime, zone: tzinfo) -> Window:
         first = today.replace(day=1)
         following = (first + timedelta(days=32)).replace(day=1)
         label = f"{first.year}-{first.month:02d}"
-    return Window(label, _local_midnight(first, zone), _local_midnight(following, zone))
+    return Window(
+        label, local_midnight(first, zone).astimezone(UTC), local_midnight(following, zone).astimezone(UTC)
+    )
