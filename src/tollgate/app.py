@@ -304,6 +304,10 @@ def create_app(
     app.add_exception_handler(TollgateError, _tollgate_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # The doors first: a call is matched against them before the management API's routes, which
+    # no door path overlaps (each management route a door call had to fail costs a regex match).
+    for module in (openai_door, anthropic_door, proxy, chat, seed_compat, ingest, ops):
+        app.router.routes.extend(module.routes)
     for router in (
         workspaces.router,
         keys.router,
@@ -318,8 +322,6 @@ def create_app(
         alerts.router,
     ):
         app.include_router(router)
-    for module in (ops, proxy, chat, openai_door, anthropic_door, seed_compat, ingest):
-        app.router.routes.extend(module.routes)
     ids = IdFactory(clock)
     app.add_middleware(RequestIdMiddleware, new_id=lambda: ids.new("req"), access_log=settings.access_log)
     return app
