@@ -36,6 +36,7 @@ from tollgate.gateway.rejections import RejectedCredentials
 from tollgate.gateway.upstream import AiohttpTransport, Timeouts, Transport
 from tollgate.pricing.prices import PriceBook
 from tollgate.routes import anthropic_door, chat, ingest, openai_door, ops, proxy, seed_compat
+from tollgate.routes.doorway import TollgateApp
 from tollgate.routes.errors import native_error
 from tollgate.routes.management import (
     alerts,
@@ -50,7 +51,6 @@ from tollgate.routes.management import (
     workspaces,
 )
 from tollgate.routes.management.webhooks import router as webhooks_router
-from tollgate.routes.middleware import RequestIdMiddleware
 from tollgate.routes.wiring import AppContext
 from tollgate.services.alerts.anomaly import Policy
 from tollgate.services.alerts.detector import AlertDetector
@@ -277,7 +277,7 @@ def create_app(
     clock: Clock | None = None,
     transport: Transport | None = None,
     ingest_quota: IngestQuota | None = None,
-) -> FastAPI:
+) -> TollgateApp:
     clock = clock or SystemClock()
 
     @asynccontextmanager
@@ -293,7 +293,7 @@ def create_app(
             gc.unfreeze()
             log.info("shutting down: flushing the usage journal")
 
-    app = FastAPI(
+    app = TollgateApp(
         title="tollgate",
         version=__version__,
         summary="A self-hosted LLM gateway: exact cost, budgets, caching and routing.",
@@ -304,10 +304,12 @@ def create_app(
     app.add_exception_handler(TollgateError, _tollgate_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    ids = IdFactory(clock)
     # The doors first: a call is matched against them before the management API's routes, which
-    # no door path overlaps (each management route a door call had to fail costs a regex match).
-    for module in (openai_door, anthropic_door, proxy, chat, seed_compat, ingest, ops):
-        app.router.routes.extend(module.routes)
+    # no door path overlaps, and served on the short path (routes/doorway.py).
+    doors = [r for m in (openai_door, anthropic_door, proxy, chat, seed_compat, ingest) for r in m.routes]
+    app.open_doors(doors, new_id=lambda: ids.new("req"), access_log=settings.access_log)
+    app.router.routes.extend(ops.routes)
     for router in (
         workspaces.router,
         keys.router,
@@ -322,6 +324,4 @@ def create_app(
         alerts.router,
     ):
         app.include_router(router)
-    ids = IdFactory(clock)
-    app.add_middleware(RequestIdMiddleware, new_id=lambda: ids.new("req"), access_log=settings.access_log)
     return app
