@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ from tollgate.gateway.call import GatewayCall, Outcome, Tags
 from tollgate.gateway.pipeline import Gateway
 from tollgate.providers.base import Operation
 from tollgate.providers.registry import UNKNOWN, ProviderSpec
+from tollgate.routes.http import client_gone
 from tollgate.routes.streaming import RelayResponse
 from tollgate.services.tags import clean_tag
 from tollgate.store.records import GatewayKey
@@ -65,7 +67,7 @@ def new_call(
         model=model,
         started=started,
         credential_name=request.headers.get("x-tollgate-credential"),
-        client_gone=request.is_disconnected,
+        client_gone=functools.partial(client_gone, request),
         **fields,
     )
 

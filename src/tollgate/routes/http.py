@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from typing import Any
 
 from starlette.requests import Request
@@ -31,6 +32,27 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLarge(f"request body exceeds the {limit} byte limit")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def client_gone(request: Request) -> bool:
+    """Whether the client has hung up, asked without waiting (its body already read).
+
+    Starlette's ``is_disconnected`` asks the same inside an anyio cancel scope, a cancellation
+    per call. Here the server's ``receive`` is stepped once by hand instead: a message it has
+    ready comes back at once, and if it would wait the client is still there, so the step is
+    abandoned (closing the coroutine runs its clean-up). A ``receive`` that is not a coroutine
+    cannot be stepped; its client counts as present.
+    """
+    pending = request.receive()
+    if not isinstance(pending, Coroutine):
+        return False
+    try:
+        pending.send(None)
+    except StopIteration as done:
+        message = done.value
+        return isinstance(message, dict) and message.get("type") == "http.disconnect"
+    pending.close()
+    return False
 
 
 def parse_json_object(body: bytes, *, code: str = "invalid_json") -> dict[str, Any]:
