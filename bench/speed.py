@@ -8,7 +8,11 @@ streams at a fixed rate and 500 streams at once. tollgate runs its real pipeline
 limits and a blocking budget (never reached, checked on every call), cost, the usage journal.
 
 Each server is pinned to core 0 and the load generator (``speed_load.py``, its own process) to
-core 1; the generator's CPU is reported so it can be seen not to be the bottleneck. Results go to
+core 1; the generator's CPU is reported so it can be seen not to be the bottleneck. The fast
+simulator shares core 0 with the server in front of it (direct, it has the core to itself). The
+realistic one stands for a provider across the network: it runs beside the generator on core 1,
+so that what tollgate adds to latency is not the two of them queueing for one core (at 100
+streams a second the simulator alone takes a third of a core). Results go to
 ``bench/RESULTS.md`` (Markdown) and ``bench/out/speed.json``.
 
     python -m bench [--seconds 5] [--connections 32] [--workers 2] [--quick]
@@ -96,11 +100,11 @@ class Run:
 
 
 @contextmanager
-def simulator(mode: str) -> Iterator[tuple[str, int]]:
+def simulator(mode: str, cpus: set[int]) -> Iterator[tuple[str, int]]:
     port = free_port()
     command = [sys.executable, str(HERE / "speed_sim.py"), str(port), mode]
     process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pinned(SERVER_CPUS)
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pinned(cpus)
     )
     root = f"http://127.0.0.1:{port}"
     try:
@@ -224,7 +228,7 @@ def main(argv: Sequence[str]) -> None:
         raise SystemExit("the benchmark needs two cores: one for the servers, one for the load")
     started = time.monotonic()
     runs: list[Run] = []
-    with simulator("fast") as (root, sim_pid):
+    with simulator("fast", SERVER_CPUS) as (root, sim_pid):
         direct = Target("direct", root + "/openai/v1", "sk-bench-0000", [sim_pid])
         runs += suite(direct, args, "fast")
         for workers in sorted({1, args.workers}):
@@ -233,7 +237,7 @@ def main(argv: Sequence[str]) -> None:
         if args.peer == "litellm":
             with litellm(root, SERVER_CPUS) as (base, key, pids):
                 runs += suite(Target("litellm", base, key, pids), args, "fast")
-    with simulator("realistic") as (root, sim_pid):
+    with simulator("realistic", LOAD_CPUS) as (root, sim_pid):
         runs += realistic(Target("direct", root + "/openai/v1", "sk-bench-0000", [sim_pid]), args)
         with tollgate(root, 1) as target:
             runs += realistic(target, args)
@@ -259,7 +263,8 @@ def write(runs: Sequence[Run], elapsed: float) -> None:
         "",
         f"`python -m bench`, one run, {time.strftime('%Y-%m-%d')}: {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, took {elapsed:.0f} s. "
-        "Servers on core 0, the load generator on core 1. tollgate runs key auth, rate limits, "
+        "Servers on core 0, the load generator on core 1 (the realistic simulator with it, as a "
+        "remote provider would be). tollgate runs key auth, rate limits, "
         "a blocking budget, cost and the usage journal on every call. Ratios are from this run; "
         "the machine is shared and noisy.",
         "",
