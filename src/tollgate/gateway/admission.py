@@ -30,7 +30,7 @@ from tollgate.gateway.ticket import Ticket
 from tollgate.gateway.worst_case import HoldPricer, input_tokens, output_tokens
 from tollgate.pricing.prices import PriceBook
 from tollgate.services.budgets.accounts import Books, Line, budget_line, quota_line
-from tollgate.services.budgets.periods import window
+from tollgate.services.budgets.periods import Windows
 from tollgate.services.budgets.quota import announce_quota, quota_exceeded
 from tollgate.services.events import Events
 from tollgate.services.limits.counters import Decision, LimitCounters, Status, Take
@@ -111,6 +111,7 @@ class Admission:
         self._books = books
         self._state = state
         self._pricer = HoldPricer(prices, state, clock)
+        self._windows = Windows()
         self._clock = clock
         self._policy = policy
         self._metrics = metrics
@@ -200,9 +201,8 @@ class Admission:
             zone = self._state.zone_of(call.workspace_id)
             for budget in budgets:
                 amount = hold if budget.action == "block" else 0
-                lines.append(
-                    budget_line(budget, now, window(budget.period, now, zone), amount, self._books.split)
-                )
+                span = self._windows.at(budget.period, now, zone)
+                lines.append(budget_line(budget, now, span, amount, self._books.split))
                 owners.append(budget)
         return lines, owners
 

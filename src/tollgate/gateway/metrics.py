@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
+@dataclass(frozen=True, slots=True)
+class _CallSeries:
+    """The labelled series one kind of call counts into (door, provider, status)."""
+
+    requests: Counter
+    latency: Histogram
+    cost: Counter
+    tokens: dict[str, Counter]
+
+
 class GatewayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # Labelled series by (door, provider, status): ``labels()`` takes a lock and checks its
+        # arguments on every call, and these are counted into on every call.
+        self._series: dict[tuple[str, str, str], _CallSeries] = {}
         self.requests = Counter(
             "tollgate_requests",
             "Proxied calls by door, provider and outcome.",
@@ -74,6 +88,36 @@ class GatewayMetrics:
             ("policy",),
             registry=self.registry,
         )
+
+    def observe_call(
+        self,
+        door: str,
+        provider: str,
+        status: str,
+        seconds: float,
+        cost: int,
+        tokens: Iterable[tuple[str, int]],
+    ) -> None:
+        """Count a recorded call: its outcome, latency, cost (nano-dollars) and tokens by kind."""
+        series = self._series.get((door, provider, status))
+        if series is None:
+            series = _CallSeries(
+                self.requests.labels(door, provider, status),
+                self.latency.labels(door, provider),
+                self.cost.labels(provider),
+                {},
+            )
+            self._series[(door, provider, status)] = series
+        series.requests.inc()
+        series.latency.observe(seconds)
+        if cost:
+            series.cost.inc(cost)
+        for kind, value in tokens:
+            if value:
+                counter = series.tokens.get(kind)
+                if counter is None:
+                    counter = series.tokens[kind] = self.tokens.labels(provider, kind)
+                counter.inc(value)
 
     def watch_journal(self, records: Callable[[], float], size: Callable[[], float]) -> None:
         self.journal_lag_records.set_function(records)

@@ -129,16 +129,12 @@ class Recorder:
         )
 
     def _observe(self, record: UsageRecord, seconds: float) -> None:
-        m = self._metrics
-        m.requests.labels(record.door, record.provider, record.status).inc()
-        m.latency.labels(record.door, record.provider).observe(seconds)
-        if record.cost_nanos:
-            m.cost.labels(record.provider).inc(record.cost_nanos)
-        for kind, value in (
+        tokens = (
             ("input", record.input_tokens),
             ("cache_read", record.cache_read_tokens),
             ("cache_write", record.cache_write_tokens),
             ("output", record.output_tokens),
-        ):
-            if value:
-                m.tokens.labels(record.provider, kind).inc(value)
+        )
+        self._metrics.observe_call(
+            record.door, record.provider, record.status, seconds, record.cost_nanos or 0, tokens
+        )

@@ -39,3 +39,23 @@ def window(period: BudgetPeriod, now: datetime, zone: tzinfo) -> Window:
     return Window(
         label, local_midnight(first, zone).astimezone(UTC), local_midnight(following, zone).astimezone(UTC)
     )
+
+
+class Windows:
+    """The current window of each period and zone, worked out again only once ``now`` leaves it
+    (a call's admission asks for one per budget; the answer changes once a day at most)."""
+
+    def __init__(self) -> None:
+        self._current: dict[tuple[BudgetPeriod, tzinfo], Window] = {}
+
+    def at(self, period: BudgetPeriod, now: datetime, zone: tzinfo) -> Window:
+        known = self._current.get((period, zone))
+        if known is not None and _covers(known, now):
+            return known
+        fresh = window(period, now, zone)
+        self._current[(period, zone)] = fresh
+        return fresh
+
+
+def _covers(span: Window, now: datetime) -> bool:
+    return span.start is None or span.end is None or span.start <= now < span.end
