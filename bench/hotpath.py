@@ -171,9 +171,9 @@ async def measure(calls: int, stream: bool, profile: Path | None) -> None:
 
             async def run(n: int) -> None:
                 for _ in range(n):
-                    status, _ = await call(app, "POST", "/v1/chat/completions", headers, body)
+                    status, answer = await call(app, "POST", "/v1/chat/completions", headers, body)
                     if status != 200:
-                        raise RuntimeError(f"a call answered {status}")
+                        raise RuntimeError(f"a call answered {status}: {answer.decode()}")
                 await ctx.journal.flush(timeout=60)
 
             await run(min(2_000, calls))  # warm: caches, the ledger's accounts, the writer

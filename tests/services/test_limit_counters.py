@@ -84,6 +84,20 @@ async def test_tokens_are_reserved_then_settled(make_counters: MakeCounters) -> 
     assert (await counters.take([rpm("{ws}:tpm", 1000, amount=1)], T0 + 18_060_000)).allowed
 
 
+async def test_a_limit_of_more_units_than_its_window_has_microseconds_keeps_its_rate(
+    make_counters: MakeCounters,
+) -> None:
+    """100 million tokens a minute: more tokens than a minute has microseconds."""
+    counters = await make_counters()
+    first = await counters.take([rpm("{ws}:tpm", 100_000_000, amount=90_000_000)], T0)
+    assert first.allowed and first.statuses[0].remaining == 10_000_000
+    over = await counters.take([rpm("{ws}:tpm", 100_000_000, amount=20_000_000)], T0)
+    assert not over.allowed and over.retry_after_ms == 6_000  # 10 million tokens come back in 6 s
+    await counters.settle(rpm("{ws}:tpm", 100_000_000), -40_000_000, T0)  # the call used 50 million
+    again = await counters.take([rpm("{ws}:tpm", 100_000_000, amount=20_000_000)], T0)
+    assert again.allowed and again.statuses[0].remaining == 30_000_000
+
+
 async def test_a_refund_never_fills_a_counter_past_full(make_counters: MakeCounters) -> None:
     counters = await make_counters()
     await counters.settle(rpm("{ws}:tpm", 100), -1000, T0)

@@ -4,9 +4,10 @@ Each counter is a GCRA ("generic cell rate algorithm", a token bucket kept as on
 limit of ``limit`` units per ``window`` refills one unit every ``window / limit`` and holds at
 most ``limit`` units, so a burst of the whole limit is allowed and then the steady rate. The
 state is the counter's *theoretical arrival time* (``tat``): the moment it will be full again.
-Taking ``n`` units moves it ``n`` intervals later; the take is allowed while the counter is
-owed at most one window. All arithmetic is in integer microseconds, the same in Python and in
-the Redis script, so both backends decide alike.
+Taking ``n`` units moves it ``n * window / limit`` later (rounded up to a microsecond); the take
+is allowed while the counter is owed at most one window. All arithmetic is in integer
+microseconds, worked out here (the Redis script only adds and compares), so both backends decide
+alike.
 
 Invariants:
 
@@ -39,10 +40,16 @@ class Take:
         if self.limit < 1 or self.window_ms < 1 or self.amount < 0:
             raise ValueError("a limit and its window are positive, an amount is not negative")
 
+    def span_us(self, units: int) -> int:
+        """How long ``units`` take to come back (rounded up: the limit is never passed). Worked
+        out for the whole amount, not per unit, so that a limit of more units than its window
+        has microseconds (100 million tokens a minute) keeps its rate."""
+        return -(-units * self.window_us // self.limit)
+
     @property
-    def interval_us(self) -> int:
-        """How long one unit takes to come back."""
-        return max(1, self.window_ms * MICROS_PER_MS // self.limit)
+    def cost_us(self) -> int:
+        """How far taking ``amount`` moves the counter."""
+        return self.span_us(self.amount)
 
     @property
     def window_us(self) -> int:
@@ -82,7 +89,7 @@ class LimitCounters(Protocol):
 
 def moved(tat_us: int, take: Take, now_us: int) -> int:
     """The counter's time after taking ``take.amount`` (from its stored time ``tat_us``)."""
-    return max(tat_us, now_us) + take.amount * take.interval_us
+    return max(tat_us, now_us) + take.cost_us
 
 
 def fits(tat_us: int, take: Take, now_us: int) -> bool:
@@ -93,13 +100,13 @@ def status(tat_us: int, take: Take, now_us: int, allowed: bool) -> Status:
     """The status of ``take`` given the counter's stored time before it (``tat_us``)."""
     after = moved(tat_us, take, now_us)
     owed = (after if allowed else max(tat_us, now_us)) - now_us
-    remaining = max(0, (take.window_us - owed) // take.interval_us)
+    remaining = max(0, (take.window_us - owed) * take.limit // take.window_us)
     wait = 0 if allowed else max(0, after - take.window_us - now_us)
     return Status(take.limit, min(remaining, take.limit), _ceil_ms(owed), _ceil_ms(wait))
 
 
 def settled(tat_us: int, take: Take, correction: int, now_us: int) -> int:
-    return max(max(tat_us, now_us) + correction * take.interval_us, now_us)
+    return max(max(tat_us, now_us) + take.span_us(correction), now_us)
 
 
 def check_distinct(takes: Sequence[Take]) -> None:

@@ -16,27 +16,24 @@ from tollgate.core.errors import StateUnavailable
 from tollgate.services.limits.counters import Decision, Take, check_distinct, decide
 from tollgate.services.redis_errors import redis_unreachable
 
-# KEYS: the counters. ARGV: now_us, then per counter interval_us, window_us, amount.
+# KEYS: the counters. ARGV: now_us, then per counter cost_us (how far the take moves it), window_us.
 # Returns {allowed (1/0), stored time of each counter before the take (0 if none)}.
 _TAKE = """
 local now = tonumber(ARGV[1])
 local before = {}
 local allowed = 1
 for i = 1, #KEYS do
-  local interval = tonumber(ARGV[3 * i - 1])
-  local window = tonumber(ARGV[3 * i])
-  local amount = tonumber(ARGV[3 * i + 1])
+  local cost = tonumber(ARGV[2 * i])
+  local window = tonumber(ARGV[2 * i + 1])
   local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
   before[i] = tat
-  if math.max(tat, now) + amount * interval - now > window then
+  if math.max(tat, now) + cost - now > window then
     allowed = 0
   end
 end
 if allowed == 1 then
   for i = 1, #KEYS do
-    local interval = tonumber(ARGV[3 * i - 1])
-    local amount = tonumber(ARGV[3 * i + 1])
-    local after = math.max(before[i], now) + amount * interval
+    local after = math.max(before[i], now) + tonumber(ARGV[2 * i])
     local ttl = math.max(1, math.ceil((after - now) / 1000))
     redis.call('SET', KEYS[i], string.format('%d', after), 'PX', ttl)
   end
@@ -47,11 +44,11 @@ for i = 1, #KEYS do
 end
 return out
 """
-# KEYS[1]: the counter. ARGV: now_us, interval_us, correction (units). Same as ``settled``.
+# KEYS[1]: the counter. ARGV: now_us, how far to move it (us, negative: back). Same as ``settled``.
 _SETTLE = """
 local now = tonumber(ARGV[1])
 local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
-local after = math.max(tat + tonumber(ARGV[3]) * tonumber(ARGV[2]), now)
+local after = math.max(tat + tonumber(ARGV[2]), now)
 if after > now then
   redis.call('SET', KEYS[1], string.format('%d', after), 'PX', math.max(1, math.ceil((after - now) / 1000)))
 else
@@ -74,7 +71,7 @@ class RedisCounters:
             return Decision(True, ())
         args: list[int] = [now_us]
         for take in takes:
-            args += [take.interval_us, take.window_us, take.amount]
+            args += [take.cost_us, take.window_us]
         with redis_unreachable():
             reply = await self._take(keys=[self._prefix + t.key for t in takes], args=args)
         decision = decide([int(v) for v in reply[1:]], takes, now_us)
@@ -84,4 +81,4 @@ class RedisCounters:
 
     async def settle(self, take: Take, correction: int, now_us: int) -> None:
         with redis_unreachable():
-            await self._settle(keys=[self._prefix + take.key], args=[now_us, take.interval_us, correction])
+            await self._settle(keys=[self._prefix + take.key], args=[now_us, take.span_us(correction)])
