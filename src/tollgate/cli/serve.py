@@ -15,11 +15,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from tollgate.app import create_app
-from tollgate.cli.demo import demo_instructions, prepare_demo
 from tollgate.core.logging import configure_logging
 from tollgate.core.settings import ENV_PREFIX, Settings, load_settings
 from tollgate.routes.wiring import AppContext
-from tollgate.testing import Simulator, serve_simulator
 
 
 class _Server(uvicorn.Server):
@@ -68,6 +66,10 @@ def _free_port(host: str) -> int:
 
 
 async def _serve_demo(settings: Settings) -> None:
+    # The simulator only for the demo: a real server does not carry its ~4 MB.
+    from tollgate.cli.demo import demo_instructions, prepare_demo
+    from tollgate.testing import Simulator, serve_simulator
+
     simulator = Simulator()
     sim_port = _free_port(settings.host)
     sim_handle = await serve_simulator(simulator, settings.host, sim_port)
