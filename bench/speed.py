@@ -1,6 +1,7 @@
 """Speed: tollgate beside direct calls to the same upstream, on loopback, bounded in time.
 
-For each target (the simulator called directly, tollgate with one worker, tollgate with
+For each target (the simulator called directly, a bare relay that only forwards (the floor of
+two HTTP hops in Python, ``speed_relay.py``), tollgate with one worker, tollgate with
 ``--workers``) and each scenario (small chat, a stream of 50 chunks, a 100 KB request body,
 embeddings) it measures saturation (``--connections`` closed-loop clients), then small chat at
 fixed rates, then, against a realistic upstream (200 ms to first byte, 20 ms between chunks),
@@ -25,6 +26,7 @@ import asyncio
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
 import tempfile
@@ -179,6 +181,33 @@ def drain(metrics_url: str, timeout_s: float = 120.0) -> None:
 
 
 @contextmanager
+def bare_relay(sim_root: str) -> Iterator[Target]:
+    """``speed_relay.py``: the two HTTP hops every Python gateway makes, and nothing else."""
+    port = free_port()
+    command = [sys.executable, str(HERE / "speed_relay.py"), str(port), sim_root]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pinned(SERVER_CPUS)
+    )
+    try:
+        _wait_listening(port, process)
+        yield Target("bare relay", f"http://127.0.0.1:{port}/v1", "sk-bench-0000", [process.pid])
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _wait_listening(port: int, process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError("the bare relay did not start")
+        time.sleep(0.1)
+
+
+@contextmanager
 def tollgate(sim_root: str, workers: int) -> Iterator[Target]:
     with tempfile.TemporaryDirectory() as home:
         args = ["--workers", str(workers)] if workers > 1 else []
@@ -231,6 +260,8 @@ def main(argv: Sequence[str]) -> None:
     with simulator("fast", SERVER_CPUS) as (root, sim_pid):
         direct = Target("direct", root + "/openai/v1", "sk-bench-0000", [sim_pid])
         runs += suite(direct, args, "fast")
+        with bare_relay(root) as relay:
+            runs += suite(relay, args, "fast")
         for workers in sorted({1, args.workers}):
             with tollgate(root, workers) as target:
                 runs += suite(target, args, "fast")
@@ -305,6 +336,11 @@ def targets(runs: Sequence[Run]) -> list[str]:
     rows: list[tuple[str, str, bool | None]] = []
     if one and peer:
         rows.append(("saturation >= 20x LiteLLM", f"{one.rate / peer.rate:.1f}x", one.rate >= 20 * peer.rate))
+    relay = find("bare relay", "chat", sat)
+    if one and relay:
+        rows.append(("(no target) saturation vs the bare relay", f"{one.rate / relay.rate:.0%}", None))
+    if relay and direct:
+        rows.append(("(no target) the bare relay vs direct", f"{relay.rate / direct.rate:.0%}", None))
     if one and direct:
         rows.append(
             ("saturation >= 40% of direct", f"{one.rate / direct.rate:.0%}", one.rate >= 0.4 * direct.rate)
@@ -334,8 +370,12 @@ def targets(runs: Sequence[Run]) -> list[str]:
             (f"{two.target} >= 1.6x one worker", f"{two.rate / one.rate:.2f}x", two.rate >= 1.6 * one.rate)
         )
     out = ["## Targets (one worker unless named)", "", "| target | this run | met |", "|---|--:|---|"]
-    out += [f"| {name} | {value} | {'yes' if met else 'no'} |" for name, value, met in rows]
+    out += [f"| {name} | {value} | {_met(met)} |" for name, value, met in rows]
     return out
+
+
+def _met(met: bool | None) -> str:
+    return "" if met is None else "yes" if met else "no"
 
 
 def _row(run: Run) -> dict[str, Any]:

@@ -169,21 +169,38 @@ def _answer(plan: Plan, call: GatewayCall, outcome: Outcome, render: ErrorRender
         error = native_error(call.spec.id, outcome.status, outcome.parsed, outcome.body)
         return _refused(outcome, render(error))
     if isinstance(outcome.parsed, dict) and outcome.status < 400 and call.operation is not Operation.OTHER:
-        return _with_metrics(outcome, outcome.parsed)
+        return _with_metrics(outcome, outcome.parsed, raw=outcome.body)
     return outcome_response(outcome)
 
 
-def _with_metrics(outcome: Outcome, answer: dict[str, Any]) -> Response:
-    """The answer with tollgate's metrics in the body and a header (seed 002's wrappers)."""
+def _with_metrics(outcome: Outcome, answer: dict[str, Any], raw: bytes | None = None) -> Response:
+    """The answer with tollgate's metrics in the body and a header (seed 002's wrappers).
+
+    ``raw``: the answer's bytes as they came; the metrics are then spliced in before its closing
+    brace rather than the whole answer serialised again."""
     if outcome.record is None or outcome.status >= 400:
-        return outcome_response(outcome, body=jsonx.dumps(answer))
-    metrics = {"metrics": metrics_json(outcome.record)}
-    enriched = dict(answer)
+        return outcome_response(outcome, body=raw if raw is not None else jsonx.dumps(answer))
+    metrics = jsonx.dumps({"metrics": metrics_json(outcome.record)})
     # Seed 002's wrappers return the metrics under ``killtoken`` and in a header; both names work.
-    enriched["tollgate"] = enriched["killtoken"] = metrics
-    header = jsonx.dumps(metrics["metrics"]).decode()
+    header = metrics[len(b'{"metrics":') : -1].decode()
     extra = [("x-tollgate-metrics", header), ("x-killtoken-metrics", header)]
-    return outcome_response(outcome, body=jsonx.dumps(enriched), extra=extra)
+    body = _spliced(raw, answer, metrics) if raw is not None else None
+    if body is None:
+        enriched = {**answer, "tollgate": jsonx.loads(metrics), "killtoken": jsonx.loads(metrics)}
+        body = jsonx.dumps(enriched)
+    return outcome_response(outcome, body=body, extra=extra)
+
+
+def _spliced(raw: bytes, answer: dict[str, Any], metrics: bytes) -> bytes | None:
+    """``raw`` (a JSON object) with ``"tollgate"`` and ``"killtoken"`` added before its closing
+    brace; None when that cannot be done by splicing (an empty object, or one that already has
+    either key, whose value must be replaced)."""
+    if not answer or "tollgate" in answer or "killtoken" in answer:
+        return None
+    body = raw.rstrip()
+    if not body.endswith(b"}"):
+        return None
+    return b"".join((body[:-1], b',"tollgate":', metrics, b',"killtoken":', metrics, b"}"))
 
 
 def _refused(outcome: Outcome, response: Response) -> Response:
