@@ -89,6 +89,7 @@ class Run:
     p50_ms: float
     p90_ms: float
     p99_ms: float
+    ttfb_p50_ms: float | None
     ttfb_p99_ms: float | None
     gap_p50_ms: float | None
 
@@ -162,6 +163,7 @@ def drive(target: Target, scenario: str, spec: dict[str, Any], upstream: str) ->
         p50_ms=seen["p50_ms"],
         p90_ms=seen["p90_ms"],
         p99_ms=seen["p99_ms"],
+        ttfb_p50_ms=seen["ttfb_p50_ms"],
         ttfb_p99_ms=seen["ttfb_p99_ms"],
         gap_p50_ms=seen["gap_p50_ms"],
     )
@@ -299,10 +301,10 @@ def write(runs: Sequence[Run], elapsed: float) -> None:
         "a blocking budget, cost and the usage journal on every call. Ratios are from this run; "
         "the machine is shared and noisy.",
         "",
-        "| target | scenario | load | upstream | req/s | p50 ms | p90 ms | p99 ms | TTFB p99 ms | "
-        "chunk gap p50 ms | server CPU ms/req | peak RSS MB | generator CPU % | req/s vs direct | "
-        "req/s vs LiteLLM |",
-        "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| target | scenario | load | upstream | req/s | p50 ms | p90 ms | p99 ms | TTFB p50 ms | "
+        "TTFB p99 ms | chunk gap p50 ms | server CPU ms/req | peak RSS MB | generator CPU % | "
+        "req/s vs direct | req/s vs LiteLLM |",
+        "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in runs:
         direct = _find(runs, "direct", r.scenario, r.load, r.upstream)
@@ -311,7 +313,8 @@ def write(runs: Sequence[Run], elapsed: float) -> None:
         versus = f"{r.rate / peer.rate:.1f}" if peer and peer.rate and r.target.startswith("tollgate") else ""
         lines.append(
             f"| {r.target} | {r.scenario} | {r.load} | {r.upstream} | {r.rate:,.0f} | {r.p50_ms:.1f} | "
-            f"{r.p90_ms:.1f} | {r.p99_ms:.1f} | {_ms(r.ttfb_p99_ms)} | {_ms(r.gap_p50_ms)} | "
+            f"{r.p90_ms:.1f} | {r.p99_ms:.1f} | {_ms(r.ttfb_p50_ms)} | {_ms(r.ttfb_p99_ms)} | "
+            f"{_ms(r.gap_p50_ms)} | "
             f"{r.cpu_ms:.2f} | {r.rss_mb:.0f} | {100 * r.load_cpu_s / r.seconds:.0f} | {ratio} | {versus} |"
         )
     errors = sum(r.errors for r in runs)
@@ -347,15 +350,17 @@ def targets(runs: Sequence[Run]) -> list[str]:
         )
         rows.append(("CPU per non-streaming call <= 1.5 ms", f"{one.cpu_ms:.2f} ms", one.cpu_ms <= 1.5))
     tg, dr = find("tollgate 1w", "chat", "200/s", "realistic"), find("direct", "chat", "200/s", "realistic")
+    # "Added" is tollgate's p99 over the direct median: the upstream's latency is fixed, so this
+    # never flatters tollgate, and one noisy spike in the direct tail cannot make it negative.
     if tg and dr:
-        added = tg.p99_ms - dr.p99_ms
+        added = tg.p99_ms - dr.p50_ms
         rows.append(("added latency p99 <= 3 ms at 200 req/s", f"{added:.1f} ms", added <= 3))
     tg, dr = (
         find("tollgate 1w", "stream", "100/s", "realistic"),
         find("direct", "stream", "100/s", "realistic"),
     )
-    if tg and dr and tg.ttfb_p99_ms is not None and dr.ttfb_p99_ms is not None:
-        added = tg.ttfb_p99_ms - dr.ttfb_p99_ms
+    if tg and dr and tg.ttfb_p99_ms is not None and dr.ttfb_p50_ms is not None:
+        added = tg.ttfb_p99_ms - dr.ttfb_p50_ms
         rows.append(("stream: added TTFB p99 <= 2 ms", f"{added:.1f} ms", added <= 2))
     if tg and dr and tg.gap_p50_ms is not None and dr.gap_p50_ms is not None:
         gap = abs(tg.gap_p50_ms - dr.gap_p50_ms)

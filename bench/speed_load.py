@@ -108,6 +108,7 @@ def main(argv: list[str]) -> None:
         "p50_ms": 1000 * percentile(latencies, 0.5),
         "p90_ms": 1000 * percentile(latencies, 0.9),
         "p99_ms": 1000 * percentile(latencies, 0.99),
+        "ttfb_p50_ms": 1000 * percentile(seen.first_chunks, 0.5) if seen.first_chunks else None,
         "ttfb_p99_ms": 1000 * percentile(seen.first_chunks, 0.99) if seen.first_chunks else None,
         "gap_p50_ms": 1000 * percentile(seen.gaps, 0.5) if seen.gaps else None,
         "cpu_s": time.process_time() - cpu0,
