@@ -287,9 +287,7 @@ def create_app(
             # Everything built so far lives as long as the process: keep it out of the collector's
             # full passes, which otherwise take ~100 ms each once the app is loaded (a p95 spike).
             # Unfrozen on shutdown, so an app built and stopped in a longer-lived process (tests)
-            # leaves nothing behind. Start-up's garbage (migrations, imports) is collected first:
-            # frozen, its cycles would never be.
-            gc.collect()
+            # leaves nothing behind.
             gc.freeze()
             yield
             gc.unfreeze()

@@ -48,6 +48,13 @@ def test_any_json_object_gives_an_event_or_named_problems(raw: dict[str, Any]) -
         assert parsed.reasoning_tokens <= parsed.completion_tokens
 
 
+def test_metadata_json_cannot_carry_is_a_named_problem_not_a_crash() -> None:
+    raw = {"provider": "openai", "model": "gpt-4o-mini", "metadata": {"big": -(2**63) - 1}}
+    parsed = parse_event(raw, WINDOW)
+    assert isinstance(parsed, list) and [p.field for p in parsed] == ["metadata"]
+    assert "64 bits" in parsed[0].message
+
+
 @given(
     st.integers(0, 10**9),
     st.integers(0, 10**9),

@@ -235,7 +235,11 @@ def _metadata(value: object, problems: _Problems) -> tuple[dict[str, str], dict[
     if len(value) > METADATA_MAX_KEYS:
         problems.add("metadata", f"metadata may hold at most {METADATA_MAX_KEYS} keys")
         return {}, {}
-    encoded = jsonx.dumps(value)
+    try:
+        encoded = jsonx.dumps(value)
+    except TypeError:  # a value JSON cannot carry as given (an integer past 64 bits, a set)
+        problems.add("metadata", "metadata must hold only JSON values, integers within 64 bits")
+        return {}, {}
     if len(encoded) > METADATA_MAX_BYTES:
         problems.add("metadata", f"metadata must be at most {METADATA_MAX_BYTES} bytes as JSON")
         return {}, {}
