@@ -25,11 +25,11 @@ class Relay:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-                await send({"type": "lifespan.startup.complete"})
-            if self._session is not None:
-                await self._session.close()
+            await receive()  # lifespan.startup
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # lifespan.shutdown
+            await self._session.close()
             await send({"type": "lifespan.shutdown.complete"})
             return
         assert self._session is not None

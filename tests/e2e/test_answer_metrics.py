@@ -3,33 +3,18 @@ through otherwise untouched, or set over a provider field of the same name."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
 
 from tests.support.gateway import Tenant, make_tenant, running_gateway
+from tests.support.upstream import FakeResponse
 from tollgate.core import jsonx
-from tollgate.gateway.upstream import Headers, UpstreamRequest, UpstreamResponse
+from tollgate.gateway.upstream import UpstreamRequest, UpstreamResponse
 
 USAGE = b'"usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}'
-
-
-class Answer:
-    def __init__(self, body: bytes) -> None:
-        self.status = 200
-        self.headers: Headers = [("content-type", "application/json")]
-        self._body = body
-
-    async def read(self) -> bytes:
-        return self._body
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        yield self._body
-
-    async def aclose(self) -> None:
-        return None
 
 
 class Upstream:
@@ -39,7 +24,7 @@ class Upstream:
         self.bodies: list[bytes] = []
 
     async def __call__(self, request: UpstreamRequest) -> UpstreamResponse:
-        return Answer(self.bodies.pop(0))
+        return FakeResponse(200, self.bodies.pop(0))
 
 
 @pytest.fixture

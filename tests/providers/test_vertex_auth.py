@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -12,10 +12,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tollgate.core import jsonx
+from tests.support.upstream import FakeResponse
 from tollgate.core.clock import FakeClock
 from tollgate.core.errors import BadRequest, UpstreamError
-from tollgate.gateway.upstream import Headers, UpstreamRequest, UpstreamResponse
+from tollgate.gateway.upstream import UpstreamRequest, UpstreamResponse
 from tollgate.providers.vertex_auth import (
     CLOUD_PLATFORM_SCOPE,
     JWT_BEARER_GRANT,
@@ -50,23 +50,6 @@ def secrets(rsa_key: rsa.RSAPrivateKey) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def account(secrets: dict[str, str]) -> ServiceAccount:
     return validate_service_account(secrets)
-
-
-class FakeResponse:
-    def __init__(self, status: int, body: Any) -> None:
-        self.status = status
-        self.headers: Headers = [("content-type", "application/json")]
-        self._body = body if isinstance(body, bytes) else jsonx.dumps(body)
-        self.closed = False
-
-    async def read(self) -> bytes:
-        return self._body
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        yield self._body
-
-    async def aclose(self) -> None:
-        self.closed = True
 
 
 class TokenEndpoint:

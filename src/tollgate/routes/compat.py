@@ -180,14 +180,15 @@ def _with_metrics(outcome: Outcome, answer: dict[str, Any], raw: bytes | None = 
     brace rather than the whole answer serialised again."""
     if outcome.record is None or outcome.status >= 400:
         return outcome_response(outcome, body=raw if raw is not None else jsonx.dumps(answer))
-    metrics = jsonx.dumps({"metrics": metrics_json(outcome.record)})
+    fields = metrics_json(outcome.record)
+    encoded = jsonx.dumps(fields)
     # Seed 002's wrappers return the metrics under ``killtoken`` and in a header; both names work.
-    header = metrics[len(b'{"metrics":') : -1].decode()
+    header = encoded.decode()
     extra = [("x-tollgate-metrics", header), ("x-killtoken-metrics", header)]
-    body = _spliced(raw, answer, metrics) if raw is not None else None
+    body = _spliced(raw, answer, b'{"metrics":' + encoded + b"}") if raw is not None else None
     if body is None:
-        enriched = {**answer, "tollgate": jsonx.loads(metrics), "killtoken": jsonx.loads(metrics)}
-        body = jsonx.dumps(enriched)
+        metrics = {"metrics": fields}
+        body = jsonx.dumps({**answer, "tollgate": metrics, "killtoken": metrics})
     return outcome_response(outcome, body=body, extra=extra)
 
 
